@@ -1,0 +1,205 @@
+"""Configuration as frozen dataclasses, loaded strictly from YAML or JSON.
+
+An unknown key is an error that lists the valid ones; every run writes its resolved
+configuration beside its outputs so it can be read, diffed and re-run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+from phendiff.errors import PhendiffError
+
+C = TypeVar("C")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # ~1.1M parameters: trains on a laptop CPU; tests and the demo
+    "tiny": dict(
+        image_size=64, block_out_channels=(32, 64, 64), layers_per_block=1, attention_levels=(2,)
+    ),
+    # ~25M parameters: a single GPU in an afternoon
+    "small": dict(
+        image_size=64,
+        block_out_channels=(64, 128, 256, 256),
+        layers_per_block=2,
+        attention_levels=(2,),
+    ),
+    # ~77M parameters at 128 px, the scale of the PhenDiff paper's BBBC021 model
+    "paper": dict(
+        image_size=128,
+        block_out_channels=(128, 128, 256, 256, 512, 512),
+        layers_per_block=1,
+        attention_levels=(4,),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and noise schedule of a model; saved as ``config.json`` in a model folder."""
+
+    preset: str = "tiny"
+    image_size: int = 64
+    channel_names: tuple[str, ...] = ("DNA", "tubulin", "actin")
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    layers_per_block: int = 1
+    attention_levels: tuple[int, ...] = (2,)  # indices into block_out_channels with self-attention
+    dropout: float = 0.0
+    prediction: str = "epsilon"  # or "v_prediction"
+    schedule: str = "linear"  # "linear", "scaled_linear" or "cosine"
+    num_train_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    zero_terminal_snr: bool = False
+
+    def __post_init__(self) -> None:
+        _check(
+            self.image_size >= 8 and self.image_size % 2 ** (len(self.block_out_channels) - 1) == 0,
+            f"image_size={self.image_size} must be >= 8 and divisible by "
+            f"{2 ** (len(self.block_out_channels) - 1)} (one halving per UNet level)",
+        )
+        _check(len(self.channel_names) >= 1, "channel_names must name at least one channel")
+        _check(
+            all(0 <= i < len(self.block_out_channels) for i in self.attention_levels),
+            f"attention_levels={self.attention_levels} must index block_out_channels",
+        )
+        _check(
+            self.prediction in ("epsilon", "v_prediction"),
+            f"prediction={self.prediction!r}; expected 'epsilon' or 'v_prediction'",
+        )
+        _check(
+            self.schedule in ("linear", "scaled_linear", "cosine"),
+            f"schedule={self.schedule!r}; expected 'linear', 'scaled_linear' or 'cosine'",
+        )
+        _check(
+            not (self.zero_terminal_snr and self.prediction == "epsilon"),
+            "zero_terminal_snr needs prediction='v_prediction' (ε carries no signal at ᾱ=0)",
+        )
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.channel_names)
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> ModelConfig:
+        if preset not in PRESETS:
+            raise PhendiffError(
+                f"model preset {preset!r} is not known; expected one of {', '.join(PRESETS)}"
+            )
+        return cls(preset=preset, **{**PRESETS[preset], **overrides})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (resolved and written to ``RUN/config.yaml``)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    steps: int = 2000  # optimizer steps
+    batch_size: int = 32  # global: split evenly over processes
+    learning_rate: float = 2e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    condition_dropout: float = 0.1  # per-sample probability of the null label (guidance)
+    precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16" (fp16: GPU only)
+    ema_halflife_images: float = 20_000.0
+    ema_rampup: float = 0.05  # half-life at most this fraction of images seen (EDM); 0 = off
+    crop: str = "random"  # "random" crops of image_size, or "resize" whole fields
+    augment: bool = True  # dihedral (flips + 90° rotations)
+    val_fraction: float = 0.1
+    percentiles: tuple[float, float] = (0.1, 99.9)
+    channel_axis: int | None = None
+    compounds: tuple[str, ...] | None = None
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    sample_steps: int = 50
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, f"steps={self.steps}; expected >= 1")
+        _check(self.batch_size >= 1, f"batch_size={self.batch_size}; expected >= 1")
+        _check(self.learning_rate > 0, f"learning_rate={self.learning_rate}; expected > 0")
+        _check(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps}; expected >= 0")
+        _check(
+            0 <= self.condition_dropout < 1,
+            f"condition_dropout={self.condition_dropout}; expected 0 <= p < 1",
+        )
+        _check(
+            self.precision in ("auto", "fp32", "bf16", "fp16"),
+            f"precision={self.precision!r}; expected auto, fp32, bf16 or fp16",
+        )
+        _check(self.ema_halflife_images > 0, "ema_halflife_images must be > 0")
+        _check(
+            self.crop in ("random", "resize"), f"crop={self.crop!r}; expected 'random' or 'resize'"
+        )
+        _check(0 <= self.val_fraction < 1, f"val_fraction={self.val_fraction}; expected [0, 1)")
+        _check(
+            0 <= self.percentiles[0] < self.percentiles[1] <= 100,
+            f"percentiles={self.percentiles}; expected 0 <= low < high <= 100",
+        )
+        for name in ("log_every", "checkpoint_every", "sample_every", "sample_steps"):
+            _check(getattr(self, name) >= 1, f"{name}={getattr(self, name)}; expected >= 1")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise PhendiffError(message)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass as plain JSON/YAML-able data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_dict(cls: type[C], data: dict[str, Any], where: str = "configuration") -> C:
+    """Build ``cls`` from ``data`` strictly: unknown keys are an error listing the valid ones."""
+    if not isinstance(data, dict):
+        raise PhendiffError(f"{where}: expected a mapping of options, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise PhendiffError(
+            f"{where}: unknown option(s) {', '.join(unknown)}; valid options: {', '.join(valid)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            value = from_dict(hint, value, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise PhendiffError(f"{where}: {exc}") from None
+
+
+def load_config(path: str | Path, cls: type[C] = TrainConfig) -> C:
+    """Read a YAML (or JSON) file into ``cls`` strictly."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise PhendiffError(f"{path}: cannot read configuration ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise PhendiffError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return from_dict(cls, data or {}, str(path))
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text of a dataclass or of plain data (dicts, lists, numbers, strings)."""
+    import yaml
+
+    if dataclasses.is_dataclass(data):
+        data = to_dict(data)
+    return yaml.safe_dump(data, sort_keys=False)
