@@ -1,0 +1,90 @@
+"""Noise schedules ᾱ_t in float64 and explicit timestep grids.
+
+Notation (DDPM/DDIM papers):
+
+=============  ==========================================================
+``beta``       β_t, per-step noise variance, t = 0 .. T-1
+``alpha_bar``  ᾱ_t = ∏_{s≤t} (1 - β_s); q(x_t | x_0) = N(√ᾱ_t x_0, (1-ᾱ_t) I)
+``T``          number of training timesteps (``num_train_timesteps``)
+=============  ==========================================================
+
+Schedules are computed in float64 "for accuracy" and cast by the caller only where used.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+SCHEDULES = ("linear", "scaled_linear", "cosine")
+
+
+def make_alpha_bar(
+    schedule: str = "linear",
+    num_train_timesteps: int = 1000,
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,
+    zero_terminal_snr: bool = False,
+) -> torch.Tensor:
+    """ᾱ_t for t = 0 .. T-1, float64, shape (T,).
+
+    ``linear`` and ``scaled_linear`` follow DDPM / Stable Diffusion (β linear in β or in √β);
+    ``cosine`` is Nichol & Dhariwal (2021) with β clipped at 0.999. ``zero_terminal_snr``
+    rescales √ᾱ so that ᾱ_{T-1} = 0 (Lin et al. 2024, Algorithm 1); the model must then be
+    trained with v-prediction, since ε carries no information about x_0 at the last step.
+    """
+    T = int(num_train_timesteps)
+    if T < 2:
+        raise ValueError(f"num_train_timesteps={T}; expected at least 2")
+    if schedule == "linear":
+        beta = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+    elif schedule == "scaled_linear":
+        beta = torch.linspace(beta_start**0.5, beta_end**0.5, T, dtype=torch.float64) ** 2
+    elif schedule == "cosine":
+        s = 0.008
+        steps = torch.arange(T + 1, dtype=torch.float64) / T
+        f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+        beta = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    else:
+        raise ValueError(f"schedule {schedule!r} is not known; expected one of {SCHEDULES}")
+    alpha_bar = torch.cumprod(1 - beta, dim=0)
+    if zero_terminal_snr:
+        alpha_bar = _rescale_zero_terminal_snr(alpha_bar)
+    return alpha_bar
+
+
+def _rescale_zero_terminal_snr(alpha_bar: torch.Tensor) -> torch.Tensor:
+    # shift and scale √ᾱ so the last value is 0 and the first is unchanged
+    sqrt_ab = alpha_bar.sqrt()
+    first, last = sqrt_ab[0].clone(), sqrt_ab[-1].clone()
+    sqrt_ab = (sqrt_ab - last) * first / (first - last)
+    return sqrt_ab**2
+
+
+def timestep_grid(num_steps: int, num_train_timesteps: int = 1000, depth: float = 1.0) -> list[int]:
+    """Increasing timesteps ``[t_1, ..., t_n]`` that DDIM visits, plus the clean end ``-1``.
+
+    Returns ``[-1, t_1, ..., t_n]``: position 0 is the data x_0 (ᾱ = 1 by convention),
+    ``t_n`` the deepest noise level. Steps are evenly spaced ("trailing" spacing, so the
+    deepest step reaches ``depth * T - 1``; Lin et al. 2024 show "leading" spacing never
+    reaches the end of the schedule). ``depth < 1`` stops part-way (partial inversion).
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps={num_steps}; expected an integer >= 1")
+    if not 0 < depth <= 1:
+        raise ValueError(f"depth={depth}; expected 0 < depth <= 1")
+    top = depth * num_train_timesteps
+    ts = [round(top * (i + 1) / num_steps) - 1 for i in range(num_steps)]
+    if len(set(ts)) != len(ts) or ts[0] < 0:
+        raise ValueError(
+            f"{num_steps} steps do not fit in {top:g} timesteps; use fewer steps or more depth"
+        )
+    return [-1, *ts]
+
+
+def alpha_bar_at(alpha_bar: torch.Tensor, t: int) -> torch.Tensor:
+    """ᾱ_t with the convention ᾱ_{-1} = 1 (the clean image), float64 scalar tensor."""
+    if t < 0:
+        return torch.ones((), dtype=torch.float64)
+    return alpha_bar[t]

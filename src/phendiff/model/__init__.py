@@ -1,0 +1,1 @@
+"""The noise-prediction network and model folders on disk."""

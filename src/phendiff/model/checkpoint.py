@@ -1,0 +1,183 @@
+"""Model folders: self-describing, safetensors + JSON, never unpickled.
+
+A model folder holds
+
+``model.safetensors``  the network weights (the EMA weights of a training run), float32
+``config.json``        format tag, :class:`~phendiff.config.ModelConfig`, the intensity
+                       normalisation, and what training produced it (steps, images seen)
+``conditions.json``    the label ↔ (compound, concentration) table
+
+and, inside a training run, ``training/`` with the state needed to resume (see
+:mod:`phendiff.train`); loading a model ignores it. Folders are written to a temporary
+sibling and swapped in, so a crash never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from phendiff.conditions import ConditionTable
+from phendiff.config import ModelConfig, from_dict, to_dict
+from phendiff.data.normalize import Normalizer
+from phendiff.errors import PhendiffError
+from phendiff.model.unet import ConditionalUNet
+
+FORMAT = "phendiff-model"
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG, CONDITIONS = "model.safetensors", "config.json", "conditions.json"
+
+
+@dataclass
+class PhendiffModel:
+    """A loaded model: the network and everything needed to use it on real images."""
+
+    network: ConditionalUNet
+    config: ModelConfig
+    conditions: ConditionTable
+    normalizer: Normalizer
+    training: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def write_folder_atomic(target: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a fresh temporary sibling of ``target``, then swap it in."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        write(tmp)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def save_model(
+    folder: str | Path,
+    state_dict: dict[str, torch.Tensor],
+    config: ModelConfig,
+    conditions: ConditionTable,
+    normalizer: Normalizer,
+    training: dict[str, Any] | None = None,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write a model folder atomically; ``extra(tmp)`` may add files (e.g. training state)."""
+    from safetensors.torch import save_file
+
+    def write(tmp: Path) -> None:
+        tensors = {
+            k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()
+        }
+        save_file(tensors, tmp / WEIGHTS, metadata={"format": FORMAT})
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": to_dict(config),
+            "normalization": normalizer.to_dict(),
+            "training": training or {},
+        }
+        (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+        (tmp / CONDITIONS).write_text(json.dumps(conditions.to_json(), indent=2) + "\n")
+        if extra is not None:
+            extra(tmp)
+
+    return write_folder_atomic(Path(folder), write)
+
+
+def resolve_model_folder(path: str | Path) -> Path:
+    """A model folder, or a training run folder holding one in ``model/``."""
+    path = Path(path)
+    if not path.exists():
+        raise PhendiffError(
+            f"{path}: no such model folder; expected a folder written by "
+            "'phendiff train' (RUN or RUN/model)"
+        )
+    if not (path / CONFIG).exists() and (path / "model" / CONFIG).exists():
+        return path / "model"
+    return path
+
+
+def read_model_meta(path: str | Path) -> tuple[Path, dict[str, Any], ConditionTable]:
+    """(folder, config.json contents, condition table) without loading weights."""
+    folder = resolve_model_folder(path)
+    missing = [n for n in (WEIGHTS, CONFIG, CONDITIONS) if not (folder / n).is_file()]
+    if missing:
+        raise PhendiffError(
+            f"{folder}: not a phendiff model folder (missing {', '.join(missing)}); expected "
+            f"{WEIGHTS}, {CONFIG} and {CONDITIONS} as written by 'phendiff train'"
+        )
+    meta = _read_json(folder / CONFIG)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise PhendiffError(
+            f"{folder / CONFIG}: not a phendiff model configuration (format "
+            f"{meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r})"
+        )
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise PhendiffError(
+            f"{folder}: written by a newer phendiff (format {meta['format_version']}); "
+            "upgrade phendiff to read it"
+        )
+    table = ConditionTable.from_json(_read_json(folder / CONDITIONS))
+    return folder, meta, table
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> PhendiffModel:
+    """Load a model folder (or a training run's ``model/``) onto ``device``, in eval mode."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder, meta, table = read_model_meta(path)
+    where = str(folder / CONFIG)
+    config = from_dict(ModelConfig, meta.get("model"), where)
+    try:
+        normalizer = Normalizer.from_dict(meta["normalization"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PhendiffError(
+            f"{where}: normalization entry is missing or malformed ({exc})"
+        ) from None
+    if len(normalizer.low) != config.in_channels:
+        raise PhendiffError(
+            f"{where}: normalization has {len(normalizer.low)} channels but the "
+            f"model has {config.in_channels}; the folder is inconsistent"
+        )
+    try:
+        state = load_file(folder / WEIGHTS)
+    except (SafetensorError, OSError) as exc:
+        raise PhendiffError(
+            f"{folder / WEIGHTS}: cannot read weights ({exc}); the file is "
+            "corrupt or not safetensors — re-export or retrain the model"
+        ) from None
+    network = ConditionalUNet(config, len(table))
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise PhendiffError(
+            f"{folder / WEIGHTS}: weights do not match {CONFIG} ({first}); the folder mixes "
+            "files from different models"
+        ) from None
+    network.to(device).eval().requires_grad_(False)
+    return PhendiffModel(network, config, table, normalizer, meta.get("training", {}), folder)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PhendiffError(
+            f"{path}: not readable JSON ({exc}); the model folder is corrupt"
+        ) from None

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+import torch
+
+from conftest import micro_model
+from phendiff.conditions import Condition, ConditionTable
+from phendiff.config import ModelConfig
+from phendiff.data.normalize import Normalizer
+from phendiff.errors import PhendiffError
+from phendiff.model.checkpoint import load_model, save_model
+from phendiff.model.unet import ConditionalUNet, count_parameters
+
+TABLE = ConditionTable.from_conditions(
+    [Condition("DMSO"), Condition("noc", 0.1), Condition("noc", 1.0)]
+)
+NORM = Normalizer(low=(100.0, 90.0, 80.0), high=(4000.0, 3000.0, 2000.0))
+
+
+def test_contract_shapes_and_null_label():
+    config = micro_model(channel_names=("a", "b", "c", "d", "e"))
+    net = ConditionalUNet(config, num_conditions=3)
+    x = torch.randn(2, 5, 16, 16)
+    out = net(x, torch.tensor([10, 500]), torch.tensor([0, 3]))  # 3 = the null label
+    assert out.shape == x.shape
+    # the null label is its own embedding: it changes the output
+    assert not torch.allclose(net(x, torch.tensor([10, 500]), torch.tensor([0, 0])), out)
+    assert torch.equal(
+        net(x, torch.tensor([10, 500]), None), net(x, torch.tensor([10, 500]), torch.tensor([3, 3]))
+    )
+
+
+def test_paper_preset_is_paper_sized():
+    n = count_parameters(ConditionalUNet(ModelConfig.from_preset("paper"), 25))
+    assert 60e6 < n < 90e6  # the paper's model has ~70M parameters
+
+
+def test_checkpoint_round_trip(tmp_path):
+    config = micro_model()
+    net = ConditionalUNet(config, len(TABLE))
+    folder = save_model(tmp_path / "m", net.state_dict(), config, TABLE, NORM, {"steps": 12})
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "conditions.json",
+        "config.json",
+        "model.safetensors",
+    ]
+    model = load_model(folder)
+    assert model.config == config and model.conditions == TABLE and model.normalizer == NORM
+    assert model.training["steps"] == 12
+    x, t, y = torch.randn(3, 3, 16, 16), torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2])
+    assert torch.equal(model.network(x, t, y), net.eval()(x, t, y))
+    # a run folder resolves to its model/
+    assert load_model(tmp_path / "m").path == folder
+
+
+def test_save_replaces_atomically(tmp_path):
+    config = micro_model()
+    net = ConditionalUNet(config, len(TABLE))
+    save_model(tmp_path / "m", net.state_dict(), config, TABLE, NORM, {"steps": 1})
+    save_model(tmp_path / "m", net.state_dict(), config, TABLE, NORM, {"steps": 2})
+    assert load_model(tmp_path / "m").training["steps"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
+
+
+def test_corrupt_and_foreign_folders(tmp_path):
+    config = micro_model()
+    net = ConditionalUNet(config, len(TABLE))
+    folder = save_model(tmp_path / "m", net.state_dict(), config, TABLE, NORM)
+    with pytest.raises(PhendiffError, match="no such model folder"):
+        load_model(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PhendiffError, match="not a phendiff model folder.*missing model"):
+        load_model(tmp_path / "empty")
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(PhendiffError, match="cannot read weights"):
+        load_model(folder)
+    save_model(folder, net.state_dict(), config, TABLE, NORM)
+    meta = json.loads((folder / "config.json").read_text())
+    meta["format"] = "something-else"
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(PhendiffError, match="not a phendiff model configuration"):
+        load_model(folder)
+    # weights of another architecture
+    other = ConditionalUNet(micro_model(block_out_channels=(8, 16)), len(TABLE))
+    save_model(folder, other.state_dict(), config, TABLE, NORM)
+    with pytest.raises(PhendiffError, match="weights do not match"):
+        load_model(folder)
