@@ -1,0 +1,323 @@
+"""The ``phendiff`` command: a thin layer that parses, builds a config and calls the API.
+
+Heavy imports (torch, diffusers) happen inside commands so ``phendiff --help`` is instant.
+Errors a user can fix are printed as one line (no traceback) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from phendiff.errors import PhendiffError
+
+log = logging.getLogger("phendiff")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(message)s" if args.verbose else "%(message)s",
+    )
+    try:
+        args.func(args)
+    except PhendiffError as exc:
+        print(f"phendiff {args.command}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("phendiff: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from phendiff import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="phendiff",
+        description="Reveal cell phenotypes: train one class-conditional diffusion model on a "
+        "screen, then translate real images between conditions.",
+    )
+    parser.add_argument("--version", action="version", version=f"phendiff {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    common.add_argument("-v", "--verbose", action="store_true", help="prefix log levels")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "synth",
+        parents=[common],
+        help="write the built-in synthetic screen",
+        description="Write a BBBC021-like synthetic screen with known dose "
+        "responses: OUT/<condition>/*.tif, manifest.csv, ground_truth.csv.",
+    )
+    p.add_argument("out", type=Path, metavar="OUT")
+    p.add_argument(
+        "--per-condition",
+        type=int,
+        default=64,
+        metavar="N",
+        help="fields per condition (default 64)",
+    )
+    p.add_argument("--size", type=int, default=64, metavar="PX", help="field side (default 64)")
+    p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a model on a screen",
+        description="Train one class-conditional diffusion model over all "
+        "conditions of DATA. Runs as is on a CPU or one GPU, and under "
+        "'accelerate launch' on several GPUs or nodes.",
+    )
+    p.add_argument(
+        "data",
+        type=Path,
+        metavar="DATA",
+        help="folder per condition, a folder with manifest.csv, a manifest CSV, or "
+        "BBBC021_v1_image.csv",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", choices=["tiny", "small", "paper"], help="preset (default tiny)")
+    g.add_argument("--image-size", type=int, metavar="PX", help="crop side (preset default)")
+    g.add_argument("--prediction", choices=["epsilon", "v_prediction"])
+    g.add_argument("--schedule", choices=["linear", "scaled_linear", "cosine"])
+    g.add_argument(
+        "--channel-names", metavar="A,B,C", help="one name per channel, e.g. DNA,tubulin,actin"
+    )
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default 2000)")
+    g.add_argument("--batch-size", type=int, metavar="B", help="global batch (default 32)")
+    g.add_argument("--lr", dest="learning_rate", type=float, metavar="LR")
+    g.add_argument("--warmup-steps", type=int, metavar="N")
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    g.add_argument(
+        "--ema-halflife",
+        dest="ema_halflife_images",
+        type=float,
+        metavar="IMAGES",
+        help="EMA half-life in images (default 20000)",
+    )
+    g.add_argument(
+        "--condition-dropout",
+        type=float,
+        metavar="P",
+        help="probability of the null label, for guidance (default 0.1)",
+    )
+    g.add_argument("--seed", type=int, metavar="S")
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--compounds",
+        metavar="A,B",
+        help="keep only these compounds (and DMSO if listed), e.g. DMSO,nocodazole",
+    )
+    g.add_argument(
+        "--channel-axis",
+        type=int,
+        metavar="AXIS",
+        help="channel axis of 3-D TIFFs (default 0: files are (C, Y, X))",
+    )
+    g.add_argument(
+        "--crop",
+        choices=["random", "resize"],
+        help="random crops of the image size (default) or resize whole fields",
+    )
+    g.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_const",
+        const=False,
+        help="no flips / 90° rotations",
+    )
+    g.add_argument("--val-fraction", type=float, metavar="F")
+    g = p.add_argument_group("outputs")
+    g.add_argument(
+        "--config", type=Path, metavar="YAML", help="options from a YAML file (flags override it)"
+    )
+    g.add_argument("--log-every", type=int, metavar="N")
+    g.add_argument("--checkpoint-every", type=int, metavar="N")
+    g.add_argument("--sample-every", type=int, metavar="N")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("info", parents=[common], help="describe a model folder")
+    p.add_argument("model", type=Path, metavar="MODEL", help="model folder or training run")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run phendiff on its built-in data",
+        description="Generate the built-in synthetic screen and train a tiny "
+        "model on it for a short time (a few minutes on a laptop CPU).",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("phendiff-demo"),
+        metavar="DIR",
+        help="output folder (default ./phendiff-demo)",
+    )
+    p.add_argument("--steps", type=int, default=300, metavar="N")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from phendiff.data.synthetic import generate_screen
+
+    out = generate_screen(
+        args.out,
+        per_condition=args.per_condition,
+        size=args.size,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    log.info("synthetic screen written to %s (manifest.csv, ground_truth.csv)", out)
+
+
+MODEL_OPTIONS = ("image_size", "prediction", "schedule", "channel_names")
+TRAIN_OPTIONS = (
+    "steps",
+    "batch_size",
+    "learning_rate",
+    "warmup_steps",
+    "precision",
+    "ema_halflife_images",
+    "condition_dropout",
+    "seed",
+    "compounds",
+    "channel_axis",
+    "crop",
+    "augment",
+    "val_fraction",
+    "log_every",
+    "checkpoint_every",
+    "sample_every",
+)
+
+
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options given on the command line, as TrainConfig fields."""
+    split = {"compounds", "channel_names"}
+    given = {
+        k: getattr(args, k)
+        for k in (*MODEL_OPTIONS, *TRAIN_OPTIONS)
+        if getattr(args, k, None) is not None
+    }
+    for key in split & set(given):
+        given[key] = tuple(s.strip() for s in given[key].split(",") if s.strip())
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
+    model = {k: v for k, v in given.items() if k in MODEL_OPTIONS}
+    if model:
+        overrides["model"] = model
+    return overrides
+
+
+def build_train_config(args: argparse.Namespace):
+    from phendiff.config import ModelConfig, TrainConfig, from_dict, load_config, to_dict
+    from phendiff.train import resume_config
+
+    overrides = train_overrides(args)
+    if args.resume:
+        if args.model is not None or args.config is not None:
+            raise PhendiffError(
+                "--resume continues a run with its saved options; drop --model "
+                "and --config (only --steps and logging options may change)"
+            )
+        return resume_config(args.out, overrides)
+    base = load_config(args.config) if args.config else TrainConfig()
+    data = to_dict(base)
+    if args.model is not None:
+        data["model"] = to_dict(ModelConfig.from_preset(args.model))
+    data["model"].update(overrides.pop("model", {}))
+    data.update(overrides)
+    return from_dict(TrainConfig, data, "command-line options")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from phendiff.train import train
+
+    config = build_train_config(args)
+    model = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet)
+    log.info("model written to %s", model)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    print(describe_model(args.model))
+
+
+def describe_model(path: Path) -> str:
+    from phendiff.model.checkpoint import load_model
+    from phendiff.model.unet import count_parameters
+
+    model = load_model(path)
+    c, train = model.config, model.training
+    norm = model.normalizer
+    lines = [
+        f"model        {model.path}",
+        f"architecture {c.preset}: {count_parameters(model.network):,} parameters, "
+        f"{c.prediction} prediction, {c.schedule} schedule, T={c.num_train_timesteps}",
+        f"image size   {c.image_size} x {c.image_size} px",
+        f"channels     {c.in_channels}: "
+        + ", ".join(
+            f"{n} [{lo:g}..{hi:g}]"
+            for n, lo, hi in zip(c.channel_names, norm.low, norm.high, strict=True)
+        ),
+        f"trained      {train.get('steps', '?')} steps, "
+        f"{train.get('images_seen', '?')} images seen",
+        f"conditions   {len(model.conditions)} (label: name)",
+    ]
+    lines += [f"  {i:3d}: {cond.name}" for i, cond in enumerate(model.conditions)]
+    lines.append(f"  {model.conditions.null_label:3d}: (no condition, for guidance)")
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    import shutil
+
+    from phendiff.config import ModelConfig, TrainConfig
+    from phendiff.data.synthetic import generate_screen
+    from phendiff.train import train
+
+    out: Path = args.out
+    if out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            raise PhendiffError(
+                f"{out} exists and is not empty; pass --overwrite to replace it "
+                "or --out to choose another folder"
+            )
+        shutil.rmtree(out)
+    screen = generate_screen(
+        out / "screen", per_condition=16, size=64, seed=0, progress=not args.quiet
+    )
+    config = TrainConfig(
+        model=ModelConfig.from_preset("tiny", image_size=32),
+        steps=args.steps,
+        batch_size=16,
+        learning_rate=1e-3,
+        warmup_steps=20,
+        ema_halflife_images=2000,
+        checkpoint_every=100,
+        sample_every=max(args.steps, 1),
+        sample_steps=20,
+        val_fraction=0.1,
+    )
+    model = train(screen, out / "run", config, progress=not args.quiet)
+    samples = sorted((out / "run" / "samples").glob("*.png"))
+    print(f"\nsynthetic screen: {screen}\nmodel:            {model}  (phendiff info {model})")
+    if samples:
+        print(f"samples:          {samples[-1]}  (one row per condition)")
+
+
+if __name__ == "__main__":
+    main()
