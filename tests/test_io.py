@@ -12,7 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from phendiff.data.io import IMAGE_SUFFIXES, read_channels, read_image, write_tiff
+from phendiff.data.io import (
+    IMAGE_SUFFIXES,
+    read_channel_names,
+    read_channels,
+    read_image,
+    write_tiff,
+)
 from phendiff.errors import PhendiffError
 
 DTYPES = (np.uint8, np.uint16, np.float32)
@@ -257,6 +263,7 @@ def test_write_tiff_round_trip_with_channel_names(tmp_path, dtype, n_channels):
         channels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]["Channel"]
     channels = channels if isinstance(channels, list) else [channels]
     assert [c["Name"] for c in channels] == names
+    assert read_channel_names(path) == tuple(names)
 
 
 def test_write_tiff_refuses_to_overwrite_and_leaves_no_temp_files(tmp_path):
@@ -300,3 +307,12 @@ def test_write_tiff_2d_and_bad_input(tmp_path):
             write_tiff(path, image, channel_names=["x"] if path.stem == "e" else None)
         assert str(path) in str(info.value) and fragment in str(info.value)
         assert not path.exists()
+
+
+def test_read_channel_names_without_ome_metadata(tmp_path):
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, np.zeros((2, 4, 4), np.uint16), photometric="minisblack")
+    assert read_channel_names(plain) is None
+    png = tmp_path / "a.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(png)
+    assert read_channel_names(png) is None

@@ -120,6 +120,7 @@ def test_manifest_single_file_per_image(tmp_path):
     assert records[0].paths == (tmp_path / "imgs" / "a.tif",)
     assert [r.split for r in records] == [None, "train", "test"]
     assert [(r.plate, r.well) for r in records] == [("P1", "A01"), ("P1", "A02"), (None, None)]
+    assert records[0].channels is None  # a "path" column names no channel
 
 
 def test_manifest_with_one_column_per_channel(tmp_path):
@@ -135,6 +136,7 @@ def test_manifest_with_one_column_per_channel(tmp_path):
     assert [[p.name for p in r.paths] for r in records] == [
         ["a_DNA.tif", "a_actin.tif"], ["b_DNA.tif", "b_actin.tif"]]
     assert records[1].load().shape == (2, 8, 8)
+    assert records[0].channels == ("DNA", "actin")
 
 
 def test_manifest_errors(tmp_path):
@@ -206,6 +208,7 @@ def test_bbbc021_resolves_the_path_quirk_and_filters_compounds(tmp_path):
     assert first.paths[0].parent == tmp_path / "Week1_22123"
     assert (first.plate, first.well, first.group) == ("Week1_22123", "B02", "Week1_22123/B02")
     assert first.load().shape == (3, 12, 12)
+    assert first.channels == ("DAPI", "Tubulin", "Actin")
     treated = from_bbbc021(csv_path, compounds=["nocodazole"])
     assert {r.condition.compound for r in treated} == {"nocodazole"}
 

@@ -185,7 +185,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     log.info("synthetic screen written to %s (manifest.csv, ground_truth.csv)", out)
 
 
-MODEL_OPTIONS = ("image_size", "prediction", "schedule", "channel_names")
+MODEL_OPTIONS = ("image_size", "prediction", "schedule")
 TRAIN_OPTIONS = (
     "steps",
     "batch_size",
@@ -197,6 +197,7 @@ TRAIN_OPTIONS = (
     "seed",
     "compounds",
     "channel_axis",
+    "channel_names",
     "crop",
     "augment",
     "val_fraction",

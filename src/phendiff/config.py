@@ -114,6 +114,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     percentiles: tuple[float, float] = (0.1, 99.9)
     channel_axis: int | None = None
+    channel_names: tuple[str, ...] | None = None  # default: from the data, else ch0, ch1, ...
     compounds: tuple[str, ...] | None = None
     seed: int = 0
     log_every: int = 10

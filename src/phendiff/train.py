@@ -36,8 +36,9 @@ import torch
 from phendiff.conditions import ConditionTable
 from phendiff.config import TrainConfig, dump_yaml, from_dict, to_dict
 from phendiff.data.dataset import TrainingImages
+from phendiff.data.io import read_channel_names
 from phendiff.data.normalize import Normalizer
-from phendiff.data.sources import assign_splits, load_source, scan_images
+from phendiff.data.sources import ImageRecord, assign_splits, load_source, scan_images
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import load_model, save_model
 from phendiff.model.unet import ConditionalUNet, count_parameters
@@ -55,6 +56,7 @@ class _State:
     step: int = 0
     images_seen: int = 0
     stop_requested: bool = False
+    interrupted: bool = False  # by Ctrl-C (SIGINT), as opposed to on_step
 
 
 def train(
@@ -93,8 +95,9 @@ def train(
     config = dataclasses.replace(config, model=model_config)
 
     torch.manual_seed(config.seed)  # identical initial weights on every rank
-    network = ConditionalUNet(model_config, len(table))
-    ema = ConditionalUNet(model_config, len(table)).requires_grad_(False)
+    # on the device before the optimizer exists, so resumed AdamW state lands there too
+    network = ConditionalUNet(model_config, len(table)).to(accelerator.device)
+    ema = ConditionalUNet(model_config, len(table)).requires_grad_(False).to(accelerator.device)
     ema.load_state_dict(network.state_dict())
     optimizer = torch.optim.AdamW(
         network.parameters(),
@@ -120,7 +123,6 @@ def train(
             accelerator.num_processes,
         )
     network, optimizer = accelerator.prepare(network, optimizer)
-    ema.to(accelerator.device)
 
     loop = _Loop(
         config,
@@ -236,7 +238,7 @@ def _load_data(
         min_size=size if config.crop == "random" else None,
         progress=progress,
     )
-    channels = _channel_names(config.model.channel_names, scan.n_channels, data)
+    channels = _channel_names(config.channel_names, scan.n_channels, records, data)
     table = ConditionTable.from_conditions(r.condition for r in records)
     train_records = [r for r in records if r.split == "train"]
     val_records = [r for r in records if r.split == "val"]
@@ -257,15 +259,23 @@ def _load_data(
     return images, val, table, channels
 
 
-def _channel_names(requested: tuple[str, ...], n: int, data: Path) -> tuple[str, ...]:
-    if len(requested) == n:
+def _channel_names(
+    requested: tuple[str, ...] | None, n: int, records: list[ImageRecord], data: Path
+) -> tuple[str, ...]:
+    """Names given by the user, else by the source or the OME metadata, else ch0, ch1, ..."""
+    if requested is not None:
+        if len(requested) != n:
+            raise PhendiffError(
+                f"{data}: images have {n} channels but {len(requested)} channel names were "
+                f"given ({', '.join(requested)}); pass one name per channel"
+            )
         return tuple(requested)
-    if requested == TrainConfig().model.channel_names:  # the default: name them generically
-        return tuple(f"ch{i}" for i in range(n))
-    raise PhendiffError(
-        f"{data}: images have {n} channels but {len(requested)} channel names "
-        f"were given ({', '.join(requested)}); pass one name per channel"
-    )
+    found = records[0].channels
+    if found is None and len(records[0].paths) == 1:
+        found = read_channel_names(records[0].paths[0])
+    if found is not None and len(found) == n:
+        return tuple(found)
+    return tuple(f"ch{i}" for i in range(n))
 
 
 def _step_rng(seed: int, step: int, rank: int) -> np.random.Generator:
@@ -357,6 +367,8 @@ class _Loop:
                     state.step,
                     self.out / "model",
                 )
+                if state.interrupted:
+                    raise KeyboardInterrupt
                 return
             if state.step % config.sample_every == 0 or state.step == config.steps:
                 self.evaluate()
@@ -577,7 +589,7 @@ def _sigint_requests_stop(state: _State):
         return
 
     def handler(signum, frame):
-        state.stop_requested = True
+        state.stop_requested = state.interrupted = True
         signal.signal(signal.SIGINT, previous)
         log.warning("Ctrl-C: saving a checkpoint after this step (press again to abort)")
 

@@ -207,6 +207,34 @@ def read_image(path: str | os.PathLike, channel_axis: int | None = None) -> np.n
     return _native_dtype(path, image)
 
 
+def read_channel_names(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """Channel names stored in an OME-TIFF's metadata, or None when it names none.
+
+    >>> read_channel_names("field.ome.tif")  # doctest: +SKIP
+    ('DNA', 'tubulin', 'actin')
+    """
+    import xml.etree.ElementTree as ET
+
+    import tifffile
+
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            xml = tif.ome_metadata
+    except Exception:  # unreadable files are reported by read_image, not here
+        return None
+    if not xml:
+        return None
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    names = [el.get("Name") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Channel"]
+    return tuple(names) if names and all(names) else None
+
+
 def read_channels(paths: Sequence[str | os.PathLike]) -> np.ndarray:
     """Read one single-channel file per channel and stack them as ``(C, Y, X)``.
 

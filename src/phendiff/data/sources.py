@@ -58,6 +58,8 @@ class ImageRecord:
         Where the image was taken, when known; used to keep a well within one split.
     split : {"train", "val", "test"} or None
         ``None`` means not assigned yet (see :func:`assign_splits`).
+    channels : tuple of str or None
+        Channel names when the source names them (``path_<channel>`` columns, BBBC021).
     """
 
     paths: tuple[Path, ...]
@@ -65,6 +67,7 @@ class ImageRecord:
     plate: str | None = None
     well: str | None = None
     split: str | None = None
+    channels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         paths = self.paths
@@ -364,6 +367,9 @@ def from_manifest(
     csv_path = Path(csv_path)
     header, rows = _read_csv(csv_path)
     path_columns, columns = _manifest_columns(csv_path, header)
+    # "path_DNA" names its channel; a single "path" column names none
+    named = path_columns[0].lower().startswith("path_")
+    channels = tuple(c[5:] for c in path_columns) if named else None
     base = csv_path.parent
     records = []
     for line, row in rows:
@@ -379,6 +385,7 @@ def from_manifest(
             plate=_optional(row, columns, "plate") or None,
             well=_optional(row, columns, "well") or None,
             split=_parse_split(where, _optional(row, columns, "split")),
+            channels=channels,
         ))
     if not records:
         raise PhendiffError(f"{csv_path}: no rows; expected one row per image below the header")
@@ -473,6 +480,7 @@ def _bbbc021_record(root: Path, row: dict[str, str], condition: Condition) -> Im
         paths, condition,
         plate=row["Image_Metadata_Plate_DAPI"] or None,
         well=row["Image_Metadata_Well_DAPI"] or None,
+        channels=BBBC021_CHANNELS,
     )
 
 

@@ -633,7 +633,8 @@ def generate_screen(
                     image = render_field(condition, np.random.default_rng([seed, k, f]), size)
                     rel = f"{condition.name}/{condition.name}_{plate}_{well}_f{f:0{digits}d}.tif"
                     tifffile.imwrite(
-                        tmp / rel, image, photometric="minisblack", metadata={"axes": "CYX"}
+                        tmp / rel, image, photometric="minisblack", ome=True,
+                        metadata={"axes": "CYX", "Channel": {"Name": list(CHANNELS)}},
                     )
                     manifest.append(
                         [rel, condition.compound, _concentration_text(condition), plate, well]

@@ -1,0 +1,137 @@
+"""Training-step throughput of phendiff's UNet presets, fp32 vs bf16 autocast.
+
+Each measurement runs in a fresh child process (so peak memory is its own); fp32 and bf16
+children alternate, and the median of ``--repeats`` runs is reported, with the bf16/fp32
+ratio measured in this one run. A "step" is what ``phendiff train`` does per optimizer
+step: forward under autocast, ε-loss, backward, gradient clipping, AdamW, EMA update.
+
+    python benchmarks/train_throughput.py                      # tiny and paper, on the CPU
+    python benchmarks/train_throughput.py --models tiny --repeats 5
+
+Peak memory is the child's peak resident set size minus its size before building the model
+on the CPU, and ``torch.cuda.max_memory_allocated`` on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+BATCH = {"tiny": 32, "small": 16, "paper": 4}
+STEPS = {"tiny": 10, "small": 4, "paper": 2}
+
+
+def child(model: str, precision: str, batch: int, steps: int, device: str) -> dict:
+    import torch
+
+    from phendiff.config import ModelConfig
+    from phendiff.model.unet import ConditionalUNet, count_parameters
+
+    rss0 = _rss_mb()
+    torch.manual_seed(0)
+    config = ModelConfig.from_preset(model)
+    net = ConditionalUNet(config, num_conditions=13).to(device)
+    ema = ConditionalUNet(config, num_conditions=13).to(device).requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
+    s = config.image_size
+    x0 = torch.randn(batch, config.in_channels, s, s, device=device)
+    noise = torch.randn_like(x0)
+    t = torch.randint(0, 1000, (batch,), device=device)
+    labels = torch.randint(0, 14, (batch,), device=device)
+
+    def step() -> None:
+        with torch.autocast(torch.device(device).type, dtype, enabled=dtype is not None):
+            out = net(x0 + noise, t, labels)
+        loss = torch.nn.functional.mse_loss(out.float(), noise)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), net.parameters(), strict=True):
+                e.lerp_(p, 0.001)
+
+    step()  # warm-up: allocator, kernels
+    _sync(device)
+    tic = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    elapsed = time.perf_counter() - tic
+    if device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0
+    return {
+        "images_per_s": batch * steps / elapsed,
+        "peak_mb": peak,
+        "parameters": count_parameters(net),
+    }
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure(model: str, precision: str, device: str) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        model,
+        precision,
+        str(BATCH[model]),
+        str(STEPS[model]),
+        device,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["tiny", "paper"], choices=sorted(BATCH))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        model, precision, batch, steps, device = args.child
+        print(json.dumps(child(model, precision, int(batch), int(steps), device)))
+        return
+
+    print(f"{'model':<6} {'params':>7} {'batch':>5} {'precision':<9} {'img/s':>8} {'peak MiB':>9}")
+    for model in args.models:
+        runs: dict[str, list[dict]] = {"fp32": [], "bf16": []}
+        for _ in range(args.repeats):
+            for precision in runs:  # alternate, so drifts in machine load hit both alike
+                runs[precision].append(measure(model, precision, args.device))
+        med = {p: statistics.median(r["images_per_s"] for r in rs) for p, rs in runs.items()}
+        for precision, rs in runs.items():
+            print(
+                f"{model:<6} {rs[0]['parameters'] / 1e6:>6.1f}M {BATCH[model]:>5} "
+                f"{precision:<9} {med[precision]:>8.2f} "
+                f"{max(r['peak_mb'] for r in rs):>9.0f}"
+            )
+        print(
+            f"{model}: bf16/fp32 throughput ratio = {med['bf16'] / med['fp32']:.2f} "
+            f"(median of {args.repeats}, device {args.device})"
+        )
+
+
+if __name__ == "__main__":
+    main()
