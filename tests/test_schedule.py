@@ -1,9 +1,6 @@
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from phendiff.diffusion.ddim import generate, invert
 from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
 
 
@@ -33,15 +30,3 @@ def test_grid():
         timestep_grid(0)
     with pytest.raises(ValueError):
         timestep_grid(1001, 1000)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(1, 60), st.floats(-3, 3), st.floats(0.1, 1.0))
-def test_constant_eps_round_trips_any_grid(n, c, depth):
-    # with ε constant, the DDIM update is exactly invertible (x̂0 is preserved along the path)
-    alpha_bar = make_alpha_bar("linear")
-    grid = timestep_grid(n, 1000, depth)
-    model = lambda x, t, y: torch.full_like(x, c)  # noqa: E731
-    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
-    back = generate(model, invert(model, x, None, grid, alpha_bar), None, grid, alpha_bar)
-    torch.testing.assert_close(back, x, rtol=0, atol=1e-10)
