@@ -45,3 +45,30 @@ def screen(tmp_path_factory):
         seed=1,
         progress=False,
     )
+
+
+@pytest.fixture(scope="session")
+def micro_model_dir(screen, tmp_path_factory):
+    """A random-initialised micro model over the synthetic screen's conditions, on disk."""
+    import torch
+
+    from phendiff.conditions import ConditionTable
+    from phendiff.data.normalize import Normalizer
+    from phendiff.data.sources import load_source
+    from phendiff.model.checkpoint import save_model
+    from phendiff.model.unet import ConditionalUNet
+
+    records = load_source(screen)
+    table = ConditionTable.from_conditions(r.condition for r in records)
+    normalizer = Normalizer.fit([r.load() for r in records])
+    config = micro_model(channel_names=("DNA", "tubulin", "actin"))
+    torch.manual_seed(0)
+    net = ConditionalUNet(config, len(table))
+    return save_model(
+        tmp_path_factory.mktemp("model") / "micro",
+        net.state_dict(),
+        config,
+        table,
+        normalizer,
+        {"steps": 0},
+    )

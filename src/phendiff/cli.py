@@ -147,6 +147,82 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sample-every", type=int, metavar="N")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser(
+        "translate",
+        parents=[common],
+        help="translate real images to other conditions",
+        description="Invert each input image under its own condition once, and regenerate it "
+        "under every target condition. Writes TIFFs in the input's dtype, PNG previews, "
+        "signed difference maps, dose-series figures and translations.csv.",
+    )
+    p.add_argument("model", type=Path, metavar="MODEL", help="model folder or training run")
+    p.add_argument(
+        "inputs",
+        type=Path,
+        nargs="+",
+        metavar="INPUT",
+        help="image files, a folder of images or of condition folders, a manifest",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        required=True,
+        metavar="T",
+        dest="targets",
+        help="target condition, e.g. nocodazole@1, or nocodazole@all for a dose "
+        "series; repeat for several",
+    )
+    p.add_argument(
+        "--source",
+        metavar="S",
+        help="condition of the inputs when their folder or manifest does not say (e.g. DMSO)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="OUT", help="output folder")
+    g = p.add_argument_group("translation")
+    g.add_argument("--steps", type=int, default=50, metavar="N", help="DDIM steps (default 50)")
+    g.add_argument(
+        "--inversion",
+        choices=["exact", "ddim"],
+        default="exact",
+        help="exact (BDIA, reconstructs the input to round-off; default) or ddim "
+        "(the paper's plain DDIM inversion)",
+    )
+    g.add_argument(
+        "--guidance",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="w in ε_src + w(ε_tgt − ε_src): 1 = plain target, >1 exaggerates",
+    )
+    g.add_argument(
+        "--guidance-kind",
+        choices=["source", "cfg"],
+        default="source",
+        help="source-relative (default) or classifier-free guidance",
+    )
+    g.add_argument(
+        "--depth",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="invert to this fraction of the noise schedule (default 1)",
+    )
+    g.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp64"],
+        default="fp32",
+        help="network precision; trajectories are float64 in every case",
+    )
+    g.add_argument("--batch-size", type=int, default=8, metavar="B", help="images per batch")
+    g.add_argument(
+        "--channel-axis",
+        type=int,
+        metavar="AXIS",
+        help="channel axis of 3-D TIFFs (default 0: files are (C, Y, X))",
+    )
+    g.add_argument("--overwrite", action="store_true", help="replace files in a non-empty OUT")
+    p.set_defaults(func=cmd_translate)
+
     p = sub.add_parser("info", parents=[common], help="describe a model folder")
     p.add_argument("model", type=Path, metavar="MODEL", help="model folder or training run")
     p.set_defaults(func=cmd_info)
@@ -154,9 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         parents=[common],
-        help="run phendiff on its built-in data",
-        description="Generate the built-in synthetic screen and train a tiny "
-        "model on it for a short time (a few minutes on a laptop CPU).",
+        help="run phendiff's main job on its built-in data",
+        description="Generate fresh synthetic DMSO fields, translate them with the model "
+        "shipped in phendiff to every dose of every compound, and write an HTML page with "
+        "the dose series and difference maps (about a minute on a laptop CPU).",
     )
     p.add_argument(
         "--out",
@@ -165,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default ./phendiff-demo)",
     )
-    p.add_argument("--steps", type=int, default=300, metavar="N")
+    p.add_argument("--images", type=int, default=4, metavar="N", help="DMSO fields (default 4)")
+    p.add_argument("--steps", type=int, default=25, metavar="N", help="DDIM steps (default 25)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -253,6 +331,42 @@ def cmd_train(args: argparse.Namespace) -> None:
     log.info("model written to %s", model)
 
 
+def cmd_translate(args: argparse.Namespace) -> None:
+    from phendiff.model.checkpoint import load_model
+    from phendiff.translate import TranslateOptions
+    from phendiff.translate_files import check_out_folder, collect_inputs, translate_files
+
+    options = TranslateOptions(
+        steps=args.steps,
+        inversion=args.inversion,
+        guidance=args.guidance,
+        guidance_kind=args.guidance_kind,
+        depth=args.depth,
+        batch_size=args.batch_size,
+        precision=args.precision,
+    )
+    check_out_folder(args.out, args.overwrite)
+    model = load_model(args.model, device=_device())
+    records = collect_inputs(args.inputs, args.source)
+    index = translate_files(
+        model,
+        records,
+        args.targets,
+        args.out,
+        options,
+        channel_axis=args.channel_axis,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    log.info("translated %d image(s); index: %s", len(records), index)
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     print(describe_model(args.model))
 
@@ -284,40 +398,21 @@ def describe_model(path: Path) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    import shutil
+    from phendiff.demo import run_demo
 
-    from phendiff.config import ModelConfig, TrainConfig
-    from phendiff.data.synthetic import generate_screen
-    from phendiff.train import train
-
-    out: Path = args.out
-    if out.exists() and any(out.iterdir()):
-        if not args.overwrite:
-            raise PhendiffError(
-                f"{out} exists and is not empty; pass --overwrite to replace it "
-                "or --out to choose another folder"
-            )
-        shutil.rmtree(out)
-    screen = generate_screen(
-        out / "screen", per_condition=16, size=64, seed=0, progress=not args.quiet
-    )
-    config = TrainConfig(
-        model=ModelConfig.from_preset("tiny", image_size=32),
+    if args.images < 1:
+        raise PhendiffError(f"--images {args.images}; expected at least 1")
+    page = run_demo(
+        args.out,
+        n_images=args.images,
         steps=args.steps,
-        batch_size=16,
-        learning_rate=1e-3,
-        warmup_steps=20,
-        ema_halflife_images=2000,
-        checkpoint_every=100,
-        sample_every=max(args.steps, 1),
-        sample_steps=20,
-        val_fraction=0.1,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
     )
-    model = train(screen, out / "run", config, progress=not args.quiet)
-    samples = sorted((out / "run" / "samples").glob("*.png"))
-    print(f"\nsynthetic screen: {screen}\nmodel:            {model}  (phendiff info {model})")
-    if samples:
-        print(f"samples:          {samples[-1]}  (one row per condition)")
+    print(
+        f"\nphendiff demo written to {args.out}/\n  open {page} in a browser"
+        f"\n  translated TIFFs and figures: {args.out / 'translations'}/<field>/"
+    )
 
 
 if __name__ == "__main__":

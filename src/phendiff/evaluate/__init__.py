@@ -1,0 +1,1 @@
+"""Evaluation: reconstruction error, FID/KID per condition, cell features and statistics."""

@@ -1,0 +1,275 @@
+"""Translate image files and write everything a biologist looks at.
+
+``translate_files`` reads inputs (image files, a folder per condition, a manifest or
+BBBC021's CSV), translates each image to every target with one inversion, and writes under
+OUT:
+
+``OUT/translations.csv``                one row per (input, target): the files below and the
+                                         input's reconstruction error (normalised units)
+``OUT/<id>/<target>.tif``               translated image, the input's dtype and channels
+``OUT/<id>/<target>.png``               its preview (a fixed colour per channel)
+``OUT/<id>/<target>_diff.tif``          signed difference translated − input, float32, input units
+``OUT/<id>/input.png``                  the input's preview
+``OUT/<id>/reconstruction.tif``         the same-condition round trip (quality control)
+``OUT/<id>/differences.png``            signed difference maps, one row per target
+``OUT/<id>/dose_series.png``            input at left, a row per compound, doses left to right
+``OUT/<id>/dose_series_differences.png``  the same with |difference| maps
+``OUT/translate.json``                  the resolved options, model and targets
+
+Under ``accelerate launch`` the inputs are sharded across processes; each writes its own
+images and the main process writes the index.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from phendiff.conditions import Condition
+from phendiff.data.io import IMAGE_SUFFIXES, write_tiff
+from phendiff.data.sources import ImageRecord, load_source, scan_images
+from phendiff.errors import PhendiffError
+from phendiff.model.checkpoint import PhendiffModel
+from phendiff.translate import TranslateOptions, resolve_targets, translate
+
+log = logging.getLogger(__name__)
+
+INDEX = "translations.csv"
+COLUMNS = (
+    "id",
+    "input",
+    "source",
+    "target",
+    "translated",
+    "preview",
+    "difference",
+    "reconstruction",
+    "recon_mse",
+    "recon_psnr",
+    "recon_l2",
+    "recon_l2_255",
+)
+
+
+def collect_inputs(inputs: Sequence[str | Path], source: str | None = None) -> list[ImageRecord]:
+    """Image records from files, folders, manifests or BBBC021 CSVs.
+
+    A condition known from the layout (folder per condition, manifest) is the source; loose
+    image files take ``source``. A ``source`` that contradicts the layout is an error.
+    """
+    given = Condition.parse(source) if source else None
+    records: list[ImageRecord] = []
+    for item in map(Path, inputs):
+        if item.is_file() and item.suffix.lower() in IMAGE_SUFFIXES:
+            records.append(_loose(item, given))
+        elif item.is_dir() and _loose_images(item):
+            records.extend(_loose(p, given) for p in _loose_images(item))
+        elif item.exists():
+            for record in load_source(item):
+                if given is not None and record.condition != given:
+                    raise PhendiffError(
+                        f"{record.name}: its condition is {record.condition.name} (from "
+                        f"{item}) but --source is {given.name}; drop --source"
+                    )
+                records.append(record)
+        else:
+            raise PhendiffError(
+                f"{item}: no such file or folder; expected image files, a "
+                "folder of images or conditions, or a manifest CSV"
+            )
+    if not records:
+        raise PhendiffError("no input images given; pass image files, folders or a manifest")
+    return records
+
+
+def _loose_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _loose(path: Path, source: Condition | None) -> ImageRecord:
+    if source is None:
+        raise PhendiffError(
+            f"{path}: the source condition of this image is unknown; pass "
+            "--source (e.g. --source DMSO) or give its condition folder"
+        )
+    return ImageRecord((path,), source)
+
+
+def output_ids(records: Sequence[ImageRecord]) -> list[str]:
+    """Unique, file-system-safe folder names: ``<condition>_<file stem>``."""
+    ids, seen = [], set()
+    for r in records:
+        stem = r.paths[0].name.split(".")[0]
+        base = re.sub(r"[^A-Za-z0-9@._-]+", "_", f"{r.condition.name}_{stem}")
+        name, k = base, 2
+        while name in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen.add(name)
+        ids.append(name)
+    return ids
+
+
+def check_out_folder(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise PhendiffError(f"{out} is a file; --out needs a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise PhendiffError(
+            f"{out} exists and is not empty; pass --overwrite to replace its "
+            "files, or choose another --out"
+        )
+
+
+def translate_files(
+    model: PhendiffModel,
+    records: Sequence[ImageRecord],
+    targets: Sequence[str | Condition],
+    out: str | Path,
+    options: TranslateOptions | None = None,
+    channel_axis: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Translate ``records`` to ``targets`` and write the outputs under ``out`` (see above)."""
+    from accelerate import PartialState
+
+    options = options or TranslateOptions()
+    out = Path(out)
+    check_out_folder(out, overwrite)
+    target_list = resolve_targets(model, targets)
+    for r in records:
+        model.conditions.label(r.condition)
+    _check_files(model, records, channel_axis, progress)
+    state = PartialState()
+    ids = output_ids(records)
+    rows: list[dict] = []
+    with state.split_between_processes(list(zip(ids, records, strict=True))) as mine:
+        for start in _progress(range(0, len(mine), options.batch_size), progress, state):
+            chunk = mine[start : start + options.batch_size]
+            rows += _translate_chunk(model, chunk, target_list, out, options, channel_axis)
+    _write_index(out, rows, state)
+    if state.is_main_process:
+        meta = {
+            "model": str(model.path),
+            "targets": [t.name for t in target_list],
+            "options": asdict(options),
+            "inputs": len(records),
+        }
+        _write_text(out / "translate.json", json.dumps(meta, indent=2) + "\n")
+    state.wait_for_everyone()
+    return out / INDEX
+
+
+def _progress(items, progress: bool, state):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        items, desc="translating", unit="batch", disable=not (progress and state.is_main_process)
+    )
+
+
+def _check_files(model, records, channel_axis, progress) -> None:
+    """Read every input once before writing anything: bad input fails up front."""
+    c = model.config
+    scan = scan_images(records, channel_axis=channel_axis, min_size=c.image_size, progress=progress)
+    if scan.n_channels != c.in_channels:
+        raise PhendiffError(
+            f"inputs have {scan.n_channels} channels; the model expects {c.in_channels} "
+            f"({', '.join(c.channel_names)}) — give images with the model's channels, or "
+            "--channel-axis if they are on another axis"
+        )
+
+
+def _translate_chunk(model, chunk, targets, out, options, channel_axis) -> list[dict]:
+    from phendiff.figures import difference_figure, dose_series_figure, save_preview
+
+    images = [r.load(channel_axis) for _, r in chunk]
+    sources = [r.condition for _, r in chunk]
+    result = translate(model, images, sources, targets, options)
+    names = model.config.channel_names
+    rows = []
+    for k, (id_, record) in enumerate(chunk):
+        folder = out / id_
+        image = images[k]
+        x = model.normalizer.normalize(image)
+        save_preview(folder / "input.png", x, names)
+        write_tiff(folder / "reconstruction.tif", result.reconstruction[k], names, overwrite=True)
+        diffs, series = [], []
+        for t, target in enumerate(targets):
+            y = result.translated[k][t]
+            diff = y.astype(np.float32) - image.astype(np.float32)
+            write_tiff(folder / f"{target.name}.tif", y, names, overwrite=True)
+            write_tiff(folder / f"{target.name}_diff.tif", diff, names, overwrite=True)
+            yn = model.normalizer.normalize(y)
+            save_preview(folder / f"{target.name}.png", yn, names)
+            diffs.append((target.name, yn - x))
+            series.append((target, yn))
+            rows.append(_row(out, id_, record, target, result.metrics[k]))
+        difference_figure(folder / "differences.png", diffs, names)
+        if len(targets) > 1:
+            label = record.condition.name
+            dose_series_figure(folder / "dose_series.png", (label, x), series, names)
+            dose_series_figure(
+                folder / "dose_series_differences.png", (label, x), series, names, differences=True
+            )
+    return rows
+
+
+def _row(out: Path, id_: str, record: ImageRecord, target: Condition, metrics: dict) -> dict:
+    rel = lambda name: f"{id_}/{name}"  # noqa: E731
+    return {
+        "id": id_,
+        "input": str(record.paths[0]),
+        "source": record.condition.name,
+        "target": target.name,
+        "translated": rel(f"{target.name}.tif"),
+        "preview": rel(f"{target.name}.png"),
+        "difference": rel(f"{target.name}_diff.tif"),
+        "reconstruction": rel("reconstruction.tif"),
+        **{f"recon_{k}": f"{v:.6g}" for k, v in metrics.items()},
+    }
+
+
+def _write_index(out: Path, rows: list[dict], state) -> None:
+    """Each process writes its rows; the main process merges them in input order."""
+    part = out / f".translations.part{state.process_index}.json"
+    _write_text(part, json.dumps(rows))
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return
+    merged = []
+    for i in range(state.num_processes):
+        path = out / f".translations.part{i}.json"
+        merged += json.loads(path.read_text())
+        path.unlink()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(merged)
+    _write_text(out / INDEX, buffer.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_index(out: str | Path) -> list[dict]:
+    """Rows of ``OUT/translations.csv`` (for evaluation)."""
+    path = Path(out) / INDEX
+    if not path.is_file():
+        raise PhendiffError(
+            f"{out}: no {INDEX}; expected the output folder of 'phendiff translate'"
+        )
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
