@@ -91,7 +91,8 @@ def bdia_generate(
 ) -> torch.Tensor:
     """Generate clean images from a BDIA latent (or from noise x_n, with one DDIM step first).
 
-    ``clip`` bounds x̂0 in the last step only, where it cannot feed back into the recurrence.
+    ``clip`` bounds the final image only: clipping inside the recurrence would feed back
+    into every later step.
     """
     n = len(grid) - 1
     if isinstance(latent, Latent):
@@ -102,7 +103,5 @@ def bdia_generate(
     steps = range(n - 1, 0, -1)
     for i in progress(steps) if progress else steps:
         up, down = _moves(model, x_cur, i, grid, alpha_bar, labels, prediction)
-        if i == 1 and clip is not None:
-            down = down.clamp(-clip, clip)
         x_up, x_cur = x_cur, x_up - up + down
-    return x_cur
+    return x_cur if clip is None else x_cur.clamp(-clip, clip)
