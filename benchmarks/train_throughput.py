@@ -1,9 +1,12 @@
-"""Training-step throughput of phendiff's UNet presets, fp32 vs bf16 autocast.
+"""Training-step throughput of phendiff's UNet presets: fp32 vs bf16, and vs plain diffusers.
 
-Each measurement runs in a fresh child process (so peak memory is its own); fp32 and bf16
-children alternate, and the median of ``--repeats`` runs is reported, with the bf16/fp32
-ratio measured in this one run. A "step" is what ``phendiff train`` does per optimizer
-step: forward under autocast, ε-loss, backward, gradient clipping, AdamW, EMA update.
+Each measurement runs in a fresh child process (so peak memory is its own); the methods
+alternate, and the median of ``--repeats`` runs is reported, with ratios measured in this
+one run. A phendiff step is what ``phendiff train`` does per optimizer step: forward under
+autocast, ε-loss, backward, gradient clipping, AdamW, EMA update. The "diffusers" step is
+the plain fp32 loop a diffusers user writes on the same UNet and batch (forward, loss,
+backward, AdamW). The last line is ``train_speedup=<phendiff default / diffusers fp32>`` for
+the last model measured.
 
     python benchmarks/train_throughput.py                      # tiny and paper, on the CPU
     python benchmarks/train_throughput.py --models tiny --repeats 5
@@ -38,7 +41,8 @@ def child(model: str, precision: str, batch: int, steps: int, device: str) -> di
     net = ConditionalUNet(config, num_conditions=13).to(device)
     ema = ConditionalUNet(config, num_conditions=13).to(device).requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
+    plain = precision == "diffusers"  # the plain fp32 loop: no autocast, clipping or EMA
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "diffusers": None}[precision]
     s = config.image_size
     x0 = torch.randn(batch, config.in_channels, s, s, device=device)
     noise = torch.randn_like(x0)
@@ -46,6 +50,12 @@ def child(model: str, precision: str, batch: int, steps: int, device: str) -> di
     labels = torch.randint(0, 14, (batch,), device=device)
 
     def step() -> None:
+        if plain:
+            loss = torch.nn.functional.mse_loss(net.unet(x0 + noise, t, labels).sample, noise)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return
         with torch.autocast(torch.device(device).type, dtype, enabled=dtype is not None):
             out = net(x0 + noise, t, labels)
         loss = torch.nn.functional.mse_loss(out.float(), noise)
@@ -114,9 +124,9 @@ def main() -> None:
         print(json.dumps(child(model, precision, int(batch), int(steps), device)))
         return
 
-    print(f"{'model':<6} {'params':>7} {'batch':>5} {'precision':<9} {'img/s':>8} {'peak MiB':>9}")
+    print(f"{'model':<6} {'params':>7} {'batch':>5} {'step':<9} {'img/s':>8} {'peak MiB':>9}")
     for model in args.models:
-        runs: dict[str, list[dict]] = {"fp32": [], "bf16": []}
+        runs: dict[str, list[dict]] = {"diffusers": [], "fp32": [], "bf16": []}
         for _ in range(args.repeats):
             for precision in runs:  # alternate, so drifts in machine load hit both alike
                 runs[precision].append(measure(model, precision, args.device))

@@ -1,0 +1,178 @@
+"""Dose-series translation: phendiff vs the diffusers-pipeline way, side by side.
+
+For the same model, images and dose series of 8 targets:
+
+(a) **baseline** — what a diffusers user writes, as the PhenDiff reference code does:
+    ``DDIMInverseScheduler`` 100 steps under the source label, then ``DDIMScheduler`` 100
+    steps under the target, re-inverting for every target; fp32; schedulers at their
+    defaults (``clip_sample=True``, as in the reference code);
+(b) **phendiff** — ``phendiff.translate.translate`` at its defaults (one exact inversion per
+    image shared by all targets).
+
+Each runs in its own child process (peak memory is its own). Reported per translated image:
+wall time, network evaluations (images through the UNet), peak memory, and the
+reconstruction error of the same-condition round trip (MSE, normalised units). The last line
+is ``speedup=<baseline time / phendiff time> reconstruction_ratio=<baseline MSE / phendiff MSE>``.
+
+    python benchmarks/translate_bench.py                 # the shipped demo model, 64 px
+    python benchmarks/translate_bench.py --model paper   # random-initialised paper preset, 128 px
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+TARGETS = ["latrunculin@all", "nocodazole@all"]  # 8 doses
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def images_for(model_name: str, n: int):
+    """(model, n fresh DMSO fields (N, C, Y, X) uint16, the 8 target names)."""
+    import torch
+
+    from phendiff.conditions import Condition, ConditionTable
+    from phendiff.config import ModelConfig
+    from phendiff.data.normalize import Normalizer
+    from phendiff.data.synthetic import render_field, screen_conditions
+    from phendiff.demo import demo_model_path
+    from phendiff.model.checkpoint import PhendiffModel, load_model
+    from phendiff.model.unet import ConditionalUNet
+
+    if model_name == "demo":
+        model = load_model(demo_model_path())
+    else:
+        torch.manual_seed(0)
+        config = ModelConfig.from_preset("paper")
+        table = ConditionTable.from_conditions(screen_conditions())
+        net = ConditionalUNet(config, len(table)).eval().requires_grad_(False)
+        model = PhendiffModel(net, config, table, Normalizer((100.0,) * 3, (2000.0,) * 3))
+    size = model.config.image_size
+    images = np.stack(
+        [render_field(Condition("DMSO"), np.random.default_rng([5, i]), size) for i in range(n)]
+    )
+    targets = [c.name for spec in TARGETS for c in model.conditions.resolve(spec)]
+    return model, images, targets
+
+
+class Counted:
+    """A model callable that counts images through the network."""
+
+    def __init__(self, fn):
+        self.fn, self.images = fn, 0
+
+    def __call__(self, x, t, labels):
+        self.images += x.shape[0]
+        return self.fn(x, t, labels)
+
+
+def run_baseline(model, images, targets) -> dict:
+    import torch
+    from diffusers import DDIMInverseScheduler, DDIMScheduler
+
+    c = model.config
+    scheduler = DDIMScheduler(
+        num_train_timesteps=c.num_train_timesteps,
+        beta_start=c.beta_start,
+        beta_end=c.beta_end,
+        beta_schedule=c.schedule,
+    )
+    inverse = DDIMInverseScheduler.from_config(scheduler.config)
+    net = Counted(lambda x, t, y: model.network(x, t, y))
+    x0 = model.normalizer.normalize(torch.from_numpy(images.astype(np.float32)))
+    src = torch.full((len(x0),), model.conditions.label("DMSO"))
+
+    def round_trip(label: int) -> torch.Tensor:
+        inverse.set_timesteps(100)
+        x = x0
+        for t in inverse.timesteps:
+            x = inverse.step(net(x, t.repeat(len(x)), src), t, x).prev_sample
+        scheduler.set_timesteps(100)
+        labels = torch.full_like(src, label)
+        for t in scheduler.timesteps:
+            x = scheduler.step(net(x, t.repeat(len(x)), labels), t, x).prev_sample
+        return x
+
+    with torch.inference_mode():
+        tic = time.perf_counter()
+        for target in targets:  # re-inverting for every target, as the reference code does
+            round_trip(model.conditions.label(target))
+        seconds = time.perf_counter() - tic
+        evals = net.images
+        recon = round_trip(model.conditions.label("DMSO"))
+    mse = float(((recon - x0) ** 2).mean())
+    return {"seconds": seconds, "evals": evals, "mse": mse}
+
+
+def run_phendiff(model, images, targets) -> dict:
+    import phendiff.translate as T
+
+    counted: list[Counted] = []
+    original = T.network_callable
+
+    def counting(*args, **kwargs):
+        counted.append(Counted(original(*args, **kwargs)))
+        return counted[-1]
+
+    T.network_callable = counting
+    tic = time.perf_counter()
+    result = T.translate(model, list(images), "DMSO", targets)
+    seconds = time.perf_counter() - tic
+    return {
+        "seconds": seconds,
+        "evals": sum(c.images for c in counted),
+        "mse": float(np.mean([m["mse"] for m in result.metrics])),
+    }
+
+
+def child(method: str, model_name: str, n: int) -> dict:
+    rss0 = _rss_mb()
+    model, images, targets = images_for(model_name, n)
+    out = (run_baseline if method == "baseline" else run_phendiff)(model, images, targets)
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0
+    out["translated"] = n * len(targets)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=["demo", "paper"], default="demo")
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        method, model_name, n = args.child
+        print(json.dumps(child(method, model_name, int(n))))
+        return
+    results = {}
+    for method in ("baseline", "phendiff"):
+        cmd = [sys.executable, __file__, "--child", method, args.model, str(args.images)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        results[method] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"model {args.model}, {args.images} DMSO images x 8 targets; per translated image:")
+    print(f"{'method':<9} {'seconds':>8} {'network evals':>14} {'peak MiB':>9} {'recon MSE':>10}")
+    for method, r in results.items():
+        n = r["translated"]
+        print(
+            f"{method:<9} {r['seconds'] / n:>8.3f} {r['evals'] / n:>14.1f} "
+            f"{r['peak_mb']:>9.0f} {r['mse']:>10.3g}"
+        )
+    b, p = results["baseline"], results["phendiff"]
+    print(
+        f"speedup={b['seconds'] / p['seconds']:.2f} "
+        f"reconstruction_ratio={b['mse'] / max(p['mse'], 1e-300):.3g}"
+    )
+
+
+if __name__ == "__main__":
+    main()
