@@ -119,6 +119,9 @@ def minimum_images(metric: str) -> int:
         ) from None
 
 
+_WARNED: set[tuple] = set()
+
+
 def check_image_counts(
     n_first: int,
     n_second: int,
@@ -138,7 +141,11 @@ def check_image_counts(
             f"{metric.upper()} needs at least {need} images per set; got {n_first} in the "
             f"{labels[0]} and {n_second} in the {labels[1]} — provide more images"
         )
+    key = (n_first, n_second, dim)
     if metric.lower() == "fid" and dim is not None and min(n_first, n_second) < dim:
+        if key in _WARNED:  # once per size: an evaluation scores many sets of one size
+            return
+        _WARNED.add(key)
         logger.warning(
             "FID from %d and %d images of %d-d features: fewer images than dimensions make the "
             "covariance rank-deficient and FID biased upward; compare only equal-size sets",
