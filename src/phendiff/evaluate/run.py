@@ -212,10 +212,13 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool):
     normalizer = Normalizer.fit(all_real, seed=options.seed)
     cache: dict[str, dict] = {}
 
-    def feats(key: str, images: list[np.ndarray]):
+    def features_of(images: list[np.ndarray]) -> dict:
+        batch = np.stack([normalizer.normalize(im) for im in _same_size(images)])
+        return F.extract_features(extractor, batch, sets.channel_names)
+
+    def feats(key: str, images: list[np.ndarray]) -> dict:
         if key not in cache:
-            batch = np.stack([normalizer.normalize(im) for im in _same_size(images)])
-            cache[key] = F.extract_features(extractor, batch, sets.channel_names)
+            cache[key] = features_of(images)
         return cache[key]
 
     copies = [im for _, im in sets.sources.values()]
@@ -249,16 +252,8 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool):
         if len(real) >= 4:  # the floor: two halves of the real images
             order = np.random.default_rng(options.seed).permutation(len(real))
             half = len(real) // 2
-            a = F.extract_features(
-                extractor,
-                np.stack([normalizer.normalize(real[i]) for i in order[:half]]),
-                sets.channel_names,
-            )
-            b = F.extract_features(
-                extractor,
-                np.stack([normalizer.normalize(real[i]) for i in order[half:]]),
-                sets.channel_names,
-            )
+            a = features_of([real[i] for i in order[:half]])
+            b = features_of([real[i] for i in order[half:]])
             score = F.fid_kid(a, b, **kw)
             row |= {"fid_real_split": score["fid"], "kid_real_split": score["kid_mean"]}
         rows.append(row)
