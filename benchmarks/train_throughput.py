@@ -138,9 +138,11 @@ def main() -> None:
                 f"{max(r['peak_mb'] for r in rs):>9.0f}"
             )
         print(
-            f"{model}: bf16/fp32 throughput ratio = {med['bf16'] / med['fp32']:.2f} "
+            f"{model}: bf16/fp32 throughput ratio = {med['bf16'] / med['fp32']:.2f}, "
+            f"phendiff (bf16) / plain diffusers fp32 = {med['bf16'] / med['diffusers']:.2f} "
             f"(median of {args.repeats}, device {args.device})"
         )
+    print(f"train_speedup={med['bf16'] / med['diffusers']:.2f}")
 
 
 if __name__ == "__main__":
