@@ -1,4 +1,4 @@
-"""Reconstruction error of exact (BDIA) vs plain DDIM inversion on the shipped demo model.
+"""Reconstruction error of exact (residual), BDIA and plain DDIM inversion on the demo model.
 
 Fresh synthetic DMSO fields are inverted under DMSO and regenerated under DMSO; the error is
 reported in the units of :mod:`phendiff.evaluate.reconstruction` (mean over images).
@@ -42,7 +42,7 @@ def main() -> None:
         f"{'max |Δ| ADU':>11} {'s':>6}"
     )
     for steps in args.steps:
-        for inversion in ("exact", "ddim"):
+        for inversion in ("exact", "bdia", "ddim"):
             options = TranslateOptions(
                 steps=steps, inversion=inversion, batch_size=args.images, precision=args.precision
             )

@@ -1,4 +1,4 @@
-"""DDIM, exact (BDIA) inversion and guidance against answers known independently."""
+"""DDIM, exact (residual, BDIA) inversion and guidance against answers known independently."""
 
 import pytest
 import torch
@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from conftest import micro_model
 from phendiff.diffusion.ddim import generate, invert
-from phendiff.diffusion.exact import Latent, bdia_generate, bdia_invert
+from phendiff.diffusion.exact import bdia_generate, bdia_invert
 from phendiff.diffusion.guidance import classifier_free, source_relative
+from phendiff.diffusion.residual import ResidualLatent, residual_generate, residual_invert
 from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
 
 AB = make_alpha_bar("linear")
@@ -47,6 +48,13 @@ def test_spy_called_at_exactly_the_grid(n):
         spy.calls.clear()
         bdia_generate(spy, latent.x_top, None, grid, AB)
         assert spy.calls == grid[:0:-1]  # from noise: one DDIM step at t_n first
+    spy.calls.clear()
+    latent = residual_invert(spy, x, None, grid, AB)
+    # DDIM up (ε at t_1 .. t_n), then the residual pass down at every inverted state
+    assert spy.calls == grid[1:] + grid[:0:-1] and len(latent.residuals) == n
+    spy.calls.clear()
+    residual_generate(spy, latent, None, grid, AB)
+    assert spy.calls == grid[:0:-1]
 
 
 @settings(max_examples=30, deadline=None)
@@ -57,6 +65,8 @@ def test_constant_eps_round_trips_any_grid(n, c, depth):
     model = lambda x, t, y: torch.full_like(x, c)  # noqa: E731
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     back = generate(model, invert(model, x, None, grid, AB), None, grid, AB)
+    torch.testing.assert_close(back, x, rtol=0, atol=1e-10)
+    back = residual_generate(model, residual_invert(model, x, None, grid, AB), None, grid, AB)
     torch.testing.assert_close(back, x, rtol=0, atol=1e-10)
     if n > 1:
         back = bdia_generate(model, bdia_invert(model, x, None, grid, AB), None, grid, AB)
@@ -78,7 +88,19 @@ def gaussian_classes(prediction="epsilon"):
     return mus, model
 
 
-@pytest.mark.parametrize("method", ["ddim", "exact"])
+METHODS = {
+    "ddim": (invert, generate),
+    "bdia": (bdia_invert, bdia_generate),
+    "residual": (residual_invert, residual_generate),
+}
+
+
+def translate_with(method, model, x, src, tgt, grid, prediction="epsilon"):
+    inv, gen = METHODS[method]
+    return gen(model, inv(model, x, src, grid, AB, prediction), tgt, grid, AB, prediction)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
 def test_two_gaussians_translate_to_the_closed_form(method, prediction):
     mus, model = gaussian_classes(prediction)
@@ -89,18 +111,59 @@ def test_two_gaussians_translate_to_the_closed_form(method, prediction):
     want = mus[1] + (x - mus[0]) + AB[-1].sqrt() * (mus[0] - mus[1])
     errors = []
     for n in (5, 10, 20, 50, 100):
-        grid = timestep_grid(n)
-        if method == "ddim":
-            out = generate(
-                model, invert(model, x, src, grid, AB, prediction), tgt, grid, AB, prediction
-            )
-        else:
-            out = bdia_generate(
-                model, bdia_invert(model, x, src, grid, AB, prediction), tgt, grid, AB, prediction
-            )
+        out = translate_with(method, model, x, src, tgt, timestep_grid(n), prediction)
         errors.append((out - want).abs().max().item())
     assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), errors
     assert errors[-1] < 2e-3, errors
+
+
+def test_residual_translation_is_the_input_plus_the_ddim_change_for_affine_models():
+    # ε affine in x with a label-independent slope: the residuals carry through unchanged,
+    # so the translation is x + G_tgt(z) − G_src(z) with z the plain DDIM latent
+    mus, model = gaussian_classes()
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(3)).double()
+    src, tgt = torch.zeros(8, dtype=torch.long), torch.ones(8, dtype=torch.long)
+    grid = timestep_grid(7)
+    z = invert(model, x, src, grid, AB)
+    want = x + generate(model, z, tgt, grid, AB) - generate(model, z, src, grid, AB)
+    latent = residual_invert(model, x, src, grid, AB)
+    assert isinstance(latent, ResidualLatent) and torch.equal(latent.x_top, z)
+    torch.testing.assert_close(residual_generate(model, latent, tgt, grid, AB), want)
+
+
+def mixture_classes():
+    """Two classes, each an equal mixture of two narrow Gaussians: ε in closed form, and
+    nonlinear in x (the posterior over the two components changes along the path)."""
+    mus = torch.tensor([[[-1.5, 0.0], [1.5, 0.0]], [[0.0, -1.5], [0.0, 1.5]]]).double()
+    s2 = 0.3**2
+
+    def model(x, t, labels):
+        a = AB[t].view(-1, 1, 1)
+        var = a * s2 + 1 - a  # variance of x_t around √ᾱ μ_k
+        d = x[:, None, :] - a.sqrt() * mus[labels]
+        weights = torch.softmax(-(d**2).sum(-1) / (2 * var[..., 0]), dim=1)[..., None]
+        score = -(weights * d).sum(1) / var[:, 0]
+        return -(1 - a[:, 0]).sqrt() * score
+
+    return mus, model
+
+
+def test_translations_of_a_nonlinear_model_converge_to_the_ode_translation():
+    mus, model = mixture_classes()
+    g = torch.Generator().manual_seed(0)
+    x = mus[0][torch.randint(0, 2, (128,), generator=g)] + 0.3 * torch.randn(128, 2, generator=g)
+    src, tgt = torch.zeros(128, dtype=torch.long), torch.ones(128, dtype=torch.long)
+    ref = translate_with("ddim", model, x, src, tgt, timestep_grid(1000))  # ≈ the exact ODE
+    errors = {m: [] for m in METHODS}
+    for n in (5, 10, 25, 50):
+        for method in METHODS:
+            out = translate_with(method, model, x, src, tgt, timestep_grid(n))
+            errors[method].append((out - ref).norm(dim=1).mean().item())
+    for method, e in errors.items():
+        assert all(b < a for a, b in zip(e, e[1:], strict=False)), (method, e)
+    # the residuals correct plain DDIM's inversion error at every step count
+    assert all(r < d for r, d in zip(errors["residual"], errors["ddim"], strict=True)), errors
+    assert errors["residual"][-1] < 0.03, errors
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +187,9 @@ def test_exact_inversion_round_trips_a_random_unet(random_unet, n):
     x64 = x.double()
     back = bdia_generate(net32, bdia_invert(net32, x64, labels, grid, AB), labels, grid, AB)
     assert (back - x64).abs().max().item() < 1e-4
+    latent = residual_invert(net32, x64, labels, grid, AB)
+    back = residual_generate(net32, latent, labels, grid, AB)
+    assert (back - x64).abs().max().item() < 1e-12
     net64 = random_unet.double()
     try:
         with torch.no_grad():
@@ -161,11 +227,6 @@ def test_ddim_generation_matches_diffusers(random_unet, n):
     finally:
         random_unet.float()
     torch.testing.assert_close(ours, x, rtol=0, atol=1e-5)
-
-
-def test_latent_repeat_is_image_major():
-    lat = Latent(torch.arange(2.0).view(2, 1), torch.arange(2.0).view(2, 1) + 10)
-    assert lat.repeat(3).x_top.flatten().tolist() == [0, 0, 0, 1, 1, 1]
 
 
 def test_guidance_wrappers():

@@ -59,6 +59,45 @@ def test_exact_reconstruction_and_determinism(model, dmso):
     assert min(m["mse"] for m in plain.metrics) > 1e-4  # the paper's inversion is not exact
 
 
+def test_targets_batched_together_match_one_at_a_time(model, dmso):
+    # targets generated side by side in one network batch give what one at a time gives
+    targets = ["DMSO", "herbimycin@3", "nocodazole@1", "latrunculin@0.3"]
+    for inversion in ("exact", "bdia", "ddim"):
+        options = TranslateOptions(steps=4, inversion=inversion)
+        together = translate(model, dmso, "DMSO", targets, options)
+        alone = translate(
+            model, dmso, "DMSO", targets,
+            TranslateOptions(steps=4, inversion=inversion, network_batch=1),
+        )  # fmt: skip
+        for a, b in zip(together.translated, alone.translated, strict=True):
+            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=0, atol=2)
+
+
+def laplacian_energy(images) -> float:
+    a = np.asarray(images, dtype=np.float64)
+    lap = 4 * a[..., 1:-1, 1:-1] - a[..., :-2, 1:-1] - a[..., 2:, 1:-1]
+    lap -= a[..., 1:-1, :-2] + a[..., 1:-1, 2:]
+    return float((lap**2).mean())
+
+
+def test_translations_to_a_near_null_dose_keep_the_inputs_texture():
+    # herbimycin@0.1 barely differs from DMSO in the synthetic screen, so its translation
+    # must keep the input's fine structure. BDIA's leapfrog mode adds speckle here (the
+    # reason it is not the default), plain DDIM blurs it.
+    from phendiff.data.synthetic import render_field
+    from phendiff.demo import demo_model_path
+
+    demo = load_model(demo_model_path())
+    images = [render_field(Condition("DMSO"), np.random.default_rng([3, i]), 64) for i in range(2)]
+    energy = {}
+    for inversion in ("exact", "bdia", "ddim"):
+        options = TranslateOptions(steps=10, inversion=inversion)
+        out = translate(demo, images, "DMSO", ["herbimycin@0.1"], options).translated
+        energy[inversion] = laplacian_energy(out) / laplacian_energy(images)
+    assert 0.8 < energy["exact"] < 1.25, energy
+    assert energy["bdia"] > 1.5 and energy["ddim"] < 0.6, energy
+
+
 def test_float_images_and_bf16_keep_exactness(model, dmso):
     images = [im.astype(np.float32) for im in dmso[:1]]
     result = translate(model, images, "DMSO", ["DMSO"], TranslateOptions(steps=4, precision="bf16"))
@@ -312,7 +351,9 @@ def test_sharded_across_two_processes_matches_one(micro_model_dir, screen, tmp_p
     for r in rows_one:
         a = tifffile.imread(tmp_path / "one" / r["translated"]).astype(int)
         b = tifffile.imread(tmp_path / "two" / r["translated"]).astype(int)
-        assert np.abs(a - b).max() <= 1  # different batch layouts: float round-off at most
+        # other batch layouts and thread counts: float32 round-off of the network, which the
+        # 1/√ᾱ of the noisiest step amplifies to a few camera units on this untrained model
+        assert np.abs(a - b).max() <= 1e-3 * a.max()
 
 
 def test_demo_writes_a_page(tmp_path, capsys):

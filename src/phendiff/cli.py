@@ -182,9 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=int, default=50, metavar="N", help="DDIM steps (default 50)")
     g.add_argument(
         "--inversion",
-        choices=["exact", "ddim"],
+        choices=["exact", "bdia", "ddim"],
         default="exact",
-        help="exact (BDIA, reconstructs the input to round-off; default) or ddim "
+        help="exact (DDIM with per-step residuals: reconstructs the input to round-off; "
+        "default), bdia (exact too, but adds speckle to translations) or ddim "
         "(the paper's plain DDIM inversion)",
     )
     g.add_argument(

@@ -1,12 +1,13 @@
 """Translation of real images between conditions: invert once, generate for every target.
 
 ``translate(model, images, source, targets)`` maps each image to its latent under its own
-condition (exact BDIA inversion by default, plain DDIM as the paper's baseline) and
+condition (exact inversion by default — DDIM with per-step residuals, see
+:mod:`phendiff.diffusion.residual` — plain DDIM as the paper's baseline) and
 regenerates that latent under every target condition, plus under the source condition for
 quality control (the reconstruction). Nothing is random: the same call gives the same result.
 
 Precision: the network runs in ``fp32`` (default), ``bf16`` autocast or ``fp64``; the
-trajectory — the sums of the exact recurrence — is always carried in float64, which costs
+trajectory — the sums of the exact round trip — is always carried in float64, which costs
 nothing next to the network and keeps round trips exact to ~1e-12 (a float32 trajectory
 accumulates ~1e-3 of round-off over 50 steps for an untrained network).
 
@@ -33,7 +34,7 @@ from phendiff.model.checkpoint import PhendiffModel
 
 log = logging.getLogger(__name__)
 
-INVERSIONS = ("exact", "ddim")
+INVERSIONS = ("exact", "bdia", "ddim")
 PRECISIONS = ("fp32", "bf16", "fp64")
 GUIDANCE_KINDS = ("source", "cfg")
 
@@ -43,11 +44,12 @@ class TranslateOptions:
     """How to translate; every field has the default a user gets from the CLI."""
 
     steps: int = 50
-    inversion: str = "exact"  # "exact" (BDIA) or "ddim" (the paper's plain DDIM inversion)
+    inversion: str = "exact"  # "exact" (DDIM + residuals), "bdia", or "ddim" (the paper's)
     guidance: float = 1.0  # 1 = plain target model
     guidance_kind: str = "source"  # ε_src + w(ε_tgt − ε_src), or "cfg" with the null label
     depth: float = 1.0  # invert to this fraction of the schedule (1 = pure noise, as the paper)
-    batch_size: int = 8
+    batch_size: int = 8  # images inverted together
+    network_batch: int = 64  # most images per network call: targets are generated together
     precision: str = "fp32"
     clip: float | None = None  # bound x̂0 in generation; None: never clip
     max_pixels: int = 1024 * 1024  # larger images are translated in tiles
@@ -56,7 +58,9 @@ class TranslateOptions:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise PhendiffError(f"steps={self.steps!r}; expected an integer >= 1 (e.g. 50)")
         if self.inversion not in INVERSIONS:
-            raise PhendiffError(f"inversion={self.inversion!r}; expected 'exact' or 'ddim'")
+            raise PhendiffError(
+                f"inversion={self.inversion!r}; expected one of {', '.join(INVERSIONS)}"
+            )
         if self.precision not in PRECISIONS:
             raise PhendiffError(f"precision={self.precision!r}; expected fp32, bf16 or fp64")
         if self.guidance_kind not in GUIDANCE_KINDS:
@@ -65,6 +69,8 @@ class TranslateOptions:
             raise PhendiffError(f"depth={self.depth}; expected 0 < depth <= 1")
         if self.batch_size < 1:
             raise PhendiffError(f"batch_size={self.batch_size}; expected >= 1")
+        if self.network_batch < 1:
+            raise PhendiffError(f"network_batch={self.network_batch}; expected >= 1")
 
 
 @dataclass
@@ -112,7 +118,7 @@ def translate_normalized(
     progress: Callable | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Invert x (N, C, Y, X), float64, once; return (reconstruction, [one output per target])."""
-    from phendiff.diffusion import ddim, exact, guidance
+    from phendiff.diffusion import ddim, exact, guidance, residual
     from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
 
     c = model.config
@@ -120,26 +126,50 @@ def translate_normalized(
         c.schedule, c.num_train_timesteps, c.beta_start, c.beta_end, c.zero_terminal_snr
     )
     grid = timestep_grid(options.steps, c.num_train_timesteps, options.depth)
-    if options.inversion == "exact":
-        invert, generate = exact.bdia_invert, exact.bdia_generate
-    else:
-        invert, generate = ddim.invert, ddim.generate
+    invert, generate = {
+        "exact": (residual.residual_invert, residual.residual_generate),
+        "bdia": (exact.bdia_invert, exact.bdia_generate),
+        "ddim": (ddim.invert, ddim.generate),
+    }[options.inversion]
     latent = invert(fn, x, source_labels, grid, alpha_bar, c.prediction, progress=progress)
+    # the reconstruction runs on exactly the batch of the inversion: the network must return
+    # bit-identical outputs for the round trip to be exact, and results can depend on batch size
     recon = generate(fn, latent, source_labels, grid, alpha_bar, c.prediction)
+
+    def guided(k: int) -> Callable:  # the model callable for k targets side by side
+        if options.guidance_kind == "cfg":
+            return guidance.classifier_free(fn, model.conditions.null_label, options.guidance)
+        return guidance.source_relative(fn, _tiled(source_labels, k), options.guidance)
+
+    pending = [t for t in dict.fromkeys(target_labels) if options.clip is not None
+               or not bool((source_labels == t).all())]  # fmt: skip
+    generated: dict[int, torch.Tensor] = {}
+    n = len(source_labels)
+    per_call = max(1, options.network_batch // n)
+    for start in range(0, len(pending), per_call):
+        chunk = pending[start : start + per_call]  # several targets in one network batch
+        labels = torch.tensor(chunk).repeat_interleave(n)  # target-major rows
+        out = generate(
+            guided(len(chunk)), _tiled(latent, len(chunk)), labels, grid, alpha_bar,
+            c.prediction, clip=options.clip,
+        )  # fmt: skip
+        generated.update(zip(chunk, out.split(n), strict=True))
     outputs = []
     for label in target_labels:
-        labels = torch.full_like(source_labels, label)
-        if torch.equal(labels, source_labels) and options.clip is None:
-            outputs.append(recon)  # w has no effect when target == source
-            continue
-        if options.guidance_kind == "cfg":
-            guided = guidance.classifier_free(fn, model.conditions.null_label, options.guidance)
-        else:
-            guided = guidance.source_relative(fn, source_labels, options.guidance)
-        outputs.append(
-            generate(guided, latent, labels, grid, alpha_bar, c.prediction, clip=options.clip)
-        )
+        out = generated.get(label, recon)
+        same = source_labels == label  # rows whose target is their own condition
+        if options.clip is None and same.any() and not same.all():
+            out = torch.where(same[:, None, None, None], recon, out)
+        outputs.append(out)
     return recon, outputs
+
+
+def _tiled(x, k: int):
+    """x (or every tensor of a latent tuple) repeated k times along the batch, target-major."""
+    if isinstance(x, torch.Tensor):
+        return x.repeat(k, *([1] * (x.dim() - 1)))
+    tiled = (_tiled(v, k) for v in x)
+    return type(x)(*tiled) if hasattr(x, "_fields") else tuple(tiled)
 
 
 def translate(

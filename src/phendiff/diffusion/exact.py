@@ -15,11 +15,12 @@ estimate taken at x_i. Solving for x_{i+1} gives the inversion
 which uses the *same* network evaluation at the *same* x_i as the generation step it undoes,
 so the round trip is exact up to floating-point round-off for any network, trained or not.
 
-Why this method here: it costs one network evaluation per step, like DDIM (EDICT needs two),
-its generation is a DDIM-consistent sampler (it reduces to DDIM's update of the half-steps),
-and it has no mixing coefficient to tune (EDICT's p, whose division amplifies round-off).
-The price is that the latent is a *pair* of states ``(x_n, x_{n-1})``; generating from pure
-noise starts with one plain DDIM step to make the pair.
+Available as ``--inversion bdia``, not the default: it costs one network evaluation per step
+and its round trip is exact by algebra, but the recurrence is a leapfrog scheme. The pair
+``(x_n, x_{n-1})`` carries an alternating (parasitic) component that unwinds exactly under
+the source label and is excited under any other, which shows up as pixel speckle in
+translations of real images (see :mod:`phendiff.diffusion.residual`, the default). On smooth
+models it converges faster with many steps.
 
 The grid is the one of :func:`~phendiff.diffusion.schedule.timestep_grid`, positions
 ``0 .. n`` with position 0 the clean image (ᾱ = 1).
@@ -41,10 +42,6 @@ class Latent(NamedTuple):
 
     x_top: torch.Tensor
     x_below: torch.Tensor
-
-    def repeat(self, k: int) -> Latent:
-        """Each latent repeated k times along the batch (image-major: x0,x0,..,x1,x1,..)."""
-        return Latent(*(x.repeat_interleave(k, dim=0) for x in self))
 
 
 def _moves(model, x, i, grid, alpha_bar, labels, prediction):
