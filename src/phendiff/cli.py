@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, metavar="OUT", help="output folder")
     g = p.add_argument_group("translation")
-    g.add_argument("--steps", type=int, default=50, metavar="N", help="DDIM steps (default 50)")
+    g.add_argument("--steps", type=int, default=25, metavar="N", help="DDIM steps (default 25)")
     g.add_argument(
         "--inversion",
         choices=["exact", "bdia", "ddim"],
@@ -210,9 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "fp64"],
-        default="fp32",
-        help="network precision; trajectories are float64 in every case",
+        choices=["auto", "fp32", "bf16", "fp64"],
+        default="auto",
+        help="network precision (default auto: bf16 autocast where the device has it, "
+        "else fp32); trajectories are float64 in every case",
     )
     g.add_argument("--batch-size", type=int, default=8, metavar="B", help="images per batch")
     g.add_argument(
