@@ -46,7 +46,8 @@ def main() -> None:
 
     model = load_model(demo_model_path())
     size, n = model.config.image_size, args.images
-    inputs = [render_field(Condition("DMSO"), np.random.default_rng([7, i]), size) for i in range(n)]
+    dmso = Condition("DMSO")
+    inputs = [render_field(dmso, np.random.default_rng([7, i]), size) for i in range(n)]
     targets = [c for c in model.conditions.conditions if not c.is_control]
     real = {
         c: np.stack([render_field(c, np.random.default_rng([9, k, i]), size) for i in range(n)])

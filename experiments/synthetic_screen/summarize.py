@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from compare_ground_truth import main as compare_ground_truth
 
 VISIBLE = 0.2
@@ -48,7 +47,9 @@ def correlation_table(tables: Path, alpha: float = 0.05) -> None:
     tests = pd.read_csv(tables / "condition_tests.csv")
     real = tests[tests["kind"] == "real"]
     effect = real.groupby(["compound", "feature"])["q"].min() < alpha
-    corr["effect"] = [effect.get((c, f), False) for c, f in zip(corr.compound, corr.feature)]
+    corr["effect"] = [
+        effect.get((c, f), False) for c, f in zip(corr.compound, corr.feature, strict=True)
+    ]
     print("| compound | features | median r | r ≥ 0.9 | with a real dose effect | median r "
           "| r ≥ 0.9 |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
@@ -84,4 +85,6 @@ def main(report: Path, screen: Path) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python summarize.py REPORT_DIR HELDOUT_SCREEN_DIR (as run.sh calls it)")
     main(Path(sys.argv[1]), Path(sys.argv[2]))
