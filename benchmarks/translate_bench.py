@@ -16,6 +16,8 @@ is ``speedup=<baseline time / phendiff time> reconstruction_ratio=<baseline MSE 
 
     python benchmarks/translate_bench.py                 # the shipped demo model, 64 px
     python benchmarks/translate_bench.py --model paper   # random-initialised paper preset, 128 px
+    python benchmarks/translate_bench.py --ablation      # + each optimisation switched on in turn
+    python benchmarks/translate_bench.py --repeats 3     # median of 3 alternating runs
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -114,60 +117,129 @@ def run_baseline(model, images, targets) -> dict:
     return {"seconds": seconds, "evals": evals, "mse": mse}
 
 
-def run_phendiff(model, images, targets) -> dict:
+# The optimisations switched on one at a time, each row adding one to the row above; the last
+# row is phendiff's defaults. per_target: one translate() call per target (each re-inverts,
+# and each also regenerates under the source as its quality check); network_batch None: as
+# many images per network call as are inverted together, so targets go one after another;
+# cl False: the contiguous memory layout instead of channels-last.
+LADDER = [
+    (
+        "re-invert per target, 100 steps, fp32, contiguous",
+        dict(per_target=True, steps=100, precision="fp32", network_batch=None, cl=False),
+    ),
+    (
+        "+ invert once for all targets",
+        dict(steps=100, precision="fp32", network_batch=None, cl=False),
+    ),
+    ("+ 25 steps", dict(precision="fp32", network_batch=None, cl=False)),
+    ("+ bf16 autocast network", dict(network_batch=None, cl=False)),
+    ("+ channels_last", dict(network_batch=None)),
+    ("+ targets in one network batch (the defaults)", {}),
+]
+
+
+def run_phendiff(model, images, targets, variant: dict) -> dict:
+    import torch
+
     import phendiff.translate as T
 
+    defaults = T.TranslateOptions()
+    options = T.TranslateOptions(
+        steps=variant.get("steps", defaults.steps),
+        precision=variant.get("precision", defaults.precision),
+        network_batch=variant.get("network_batch", defaults.network_batch) or len(images),
+        batch_size=len(images),
+    )
+    fmt = torch.channels_last if variant.get("cl", True) else torch.contiguous_format
     counted: list[Counted] = []
     original = T.network_callable
 
-    def counting(*args, **kwargs):
-        counted.append(Counted(original(*args, **kwargs)))
+    def counting(model, precision):
+        counted.append(Counted(original(model, precision, memory_format=fmt)))
         return counted[-1]
 
     T.network_callable = counting
+    calls = [[t] for t in targets] if variant.get("per_target") else [targets]
     tic = time.perf_counter()
-    result = T.translate(model, list(images), "DMSO", targets)
+    results = [T.translate(model, list(images), "DMSO", c, options=options) for c in calls]
     seconds = time.perf_counter() - tic
     return {
         "seconds": seconds,
         "evals": sum(c.images for c in counted),
-        "mse": float(np.mean([m["mse"] for m in result.metrics])),
+        "mse": float(np.mean([m["mse"] for r in results for m in r.metrics])),
     }
 
 
-def child(method: str, model_name: str, n: int) -> dict:
+def child(method: str, model_name: str, n: int, variant: dict) -> dict:
     rss0 = _rss_mb()
     model, images, targets = images_for(model_name, n)
-    out = (run_baseline if method == "baseline" else run_phendiff)(model, images, targets)
+    if method == "baseline":
+        out = run_baseline(model, images, targets)
+    else:
+        out = run_phendiff(model, images, targets, variant)
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0
     out["translated"] = n * len(targets)
     return out
+
+
+def _spawn(method: str, model_name: str, n: int, variant: dict) -> dict:
+    cmd = [sys.executable, __file__, "--child", method, model_name, str(n), json.dumps(variant)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{method} child failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=["demo", "paper"], default="demo")
     parser.add_argument("--images", type=int, default=4)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also run phendiff with its optimisations switched on one at a time",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs of every row, alternating (median time)"
+    )
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        method, model_name, n = args.child
-        print(json.dumps(child(method, model_name, int(n))))
+    if args.child:  # method, model, images[, variant as JSON]
+        method, model_name, n, *variant = args.child
+        print(
+            json.dumps(
+                child(method, model_name, int(n), json.loads(variant[0] if variant else "{}"))
+            )
+        )
         return
+    rows = [("baseline", "baseline", {})]
+    rows += [("phendiff", name, v) for name, v in LADDER] if args.ablation else []
+    rows += [] if args.ablation else [("phendiff", "phendiff", {})]
+    runs: dict[str, list[dict]] = {name: [] for _, name, _ in rows}
+    for _ in range(args.repeats):  # alternating, so drifts of a shared machine hit all rows
+        for method, name, variant in rows:
+            runs[name].append(_spawn(method, args.model, args.images, variant))
     results = {}
-    for method in ("baseline", "phendiff"):
-        cmd = [sys.executable, __file__, "--child", method, args.model, str(args.images)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        results[method] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"model {args.model}, {args.images} DMSO images x 8 targets; per translated image:")
-    print(f"{'method':<9} {'seconds':>8} {'network evals':>14} {'peak MiB':>9} {'recon MSE':>10}")
-    for method, r in results.items():
+    for name, rs in runs.items():
+        results[name] = {**rs[0], "seconds": statistics.median(r["seconds"] for r in rs)}
+        results[name]["peak_mb"] = max(r["peak_mb"] for r in rs)
+    b = results["baseline"]
+    print(
+        f"model {args.model}, {args.images} DMSO images x 8 targets, median of {args.repeats}; "
+        "per translated image:"
+    )
+    width = max(len(name) for name in results)
+    print(
+        f"{'method':<{width}} {'seconds':>8} {'network evals':>14} {'peak MiB':>9} "
+        f"{'recon MSE':>10} {'speedup':>8}"
+    )
+    for name, r in results.items():
         n = r["translated"]
         print(
-            f"{method:<9} {r['seconds'] / n:>8.3f} {r['evals'] / n:>14.1f} "
-            f"{r['peak_mb']:>9.0f} {r['mse']:>10.3g}"
+            f"{name:<{width}} {r['seconds'] / n:>8.3f} {r['evals'] / n:>14.1f} "
+            f"{r['peak_mb']:>9.0f} {r['mse']:>10.3g} {b['seconds'] / r['seconds']:>8.2f}"
         )
-    b, p = results["baseline"], results["phendiff"]
+    p = results[rows[-1][1]]  # phendiff at its defaults
     print(
         f"speedup={b['seconds'] / p['seconds']:.2f} "
         f"reconstruction_ratio={b['mse'] / max(p['mse'], 1e-300):.3g}"

@@ -111,6 +111,25 @@ def test_auto_precision_is_bf16_on_the_cpu():
         TranslateOptions(precision="fp16")
 
 
+def test_channels_last_layout_computes_the_same_and_is_undone(model, dmso):
+    import torch
+
+    from phendiff.translate import network_callable
+
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 3, 32, 32)))
+    t, labels = torch.tensor([999, 500]), torch.tensor([0, 3])
+    outs = {}
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        outs[fmt] = network_callable(model, "fp32", memory_format=fmt)(x, t, labels)
+        assert outs[fmt].dtype == torch.float64 and outs[fmt].is_contiguous()
+    scale = outs[torch.contiguous_format].abs().max()
+    torch.testing.assert_close(outs[torch.channels_last], outs[torch.contiguous_format],
+                               rtol=0, atol=1e-5 * float(scale))  # fmt: skip
+    translate(model, dmso[:1], "DMSO", ["DMSO"], FAST)
+    weight = next(p for p in model.network.parameters() if p.dim() == 4)
+    assert weight.is_contiguous() and weight.dtype == torch.float32  # restored after translate
+
+
 def test_float_images_and_bf16_keep_exactness(model, dmso):
     images = [im.astype(np.float32) for im in dmso[:1]]
     result = translate(model, images, "DMSO", ["DMSO"], TranslateOptions(steps=4, precision="bf16"))
