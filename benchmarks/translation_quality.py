@@ -24,13 +24,6 @@ import time
 import numpy as np
 
 
-def laplacian_energy(images: np.ndarray) -> float:
-    a = np.asarray(images, dtype=np.float64)
-    lap = 4 * a[..., 1:-1, 1:-1] - a[..., :-2, 1:-1] - a[..., 2:, 1:-1]
-    lap -= a[..., 1:-1, :-2] + a[..., 1:-1, 2:]
-    return float((lap**2).mean())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=8)
@@ -41,6 +34,7 @@ def main() -> None:
     from phendiff.conditions import Condition
     from phendiff.data.synthetic import render_field
     from phendiff.demo import demo_model_path
+    from phendiff.evaluate.reconstruction import laplacian_energy
     from phendiff.model.checkpoint import load_model
     from phendiff.translate import TranslateOptions, translate
 

@@ -151,3 +151,18 @@ def test_feature_scale_and_channel_roles():
     assert channel_role(names, None, ("dna", "hoechst")) == "Hoechst 33342"
     assert channel_role(names, None, ("actin", "phalloidin")) == "Phalloidin"
     assert channel_role(names, None, ("golgi",)) is None
+
+
+def test_reconstruction_metrics_and_laplacian_energy_on_hand_made_arrays():
+    from phendiff.evaluate.reconstruction import laplacian_energy, reconstruction_metrics
+
+    x = np.zeros((2, 3, 4))
+    m = reconstruction_metrics(x, x + 0.5)  # 24 values off by 0.5
+    assert m["mse"] == 0.25 and m["l2"] == pytest.approx(np.sqrt(24 * 0.25))
+    assert m["l2_255"] == pytest.approx(m["l2"] * 127.5)
+    assert m["psnr"] == pytest.approx(10 * np.log10(4 / 0.25))
+    yy, xx = np.mgrid[:6, :7]
+    assert laplacian_energy(2.0 * xx + 3.0 * yy) == 0  # planes have no curvature
+    checker = np.where((yy + xx) % 2, 1.0, -1.0)  # 4·(±1) − 4·(∓1) = ±8 everywhere
+    assert laplacian_energy(checker) == 64
+    assert laplacian_energy(np.stack([checker, 0 * checker])) == 32

@@ -14,6 +14,7 @@ from phendiff.cli import main
 from phendiff.conditions import Condition
 from phendiff.data.sources import load_source
 from phendiff.errors import PhendiffError
+from phendiff.evaluate.reconstruction import laplacian_energy
 from phendiff.model.checkpoint import load_model
 from phendiff.translate import TranslateOptions, translate
 
@@ -73,13 +74,6 @@ def test_targets_batched_together_match_one_at_a_time(model, dmso):
         )  # fmt: skip
         for a, b in zip(together.translated, alone.translated, strict=True):
             np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=0, atol=2)
-
-
-def laplacian_energy(images) -> float:
-    a = np.asarray(images, dtype=np.float64)
-    lap = 4 * a[..., 1:-1, 1:-1] - a[..., :-2, 1:-1] - a[..., 2:, 1:-1]
-    lap -= a[..., 1:-1, :-2] + a[..., 1:-1, 2:]
-    return float((lap**2).mean())
 
 
 def test_translations_to_a_near_null_dose_keep_the_inputs_texture():
