@@ -70,8 +70,7 @@ def unet_forward(preset: str, device: str, precision: str, channels_last: bool):
     net = ConditionalUNet(config, 13).to(device).eval().requires_grad_(False)
     batch, px = SHAPES[preset]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if channels_last:
-        net = net.to(memory_format=fmt)
+    net = net.to(memory_format=fmt)
     x = torch.randn(batch, 3, px, px, device=device).to(memory_format=fmt)
     t = torch.randint(0, 1000, (batch,), device=device)
     y = torch.randint(0, 13, (batch,), device=device)

@@ -202,19 +202,14 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="runs of every row, alternating (median time)"
     )
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:  # method, model, images[, variant as JSON]
-        method, model_name, n, *variant = args.child
-        print(
-            json.dumps(
-                child(method, model_name, int(n), json.loads(variant[0] if variant else "{}"))
-            )
-        )
+    if args.child:  # method, model, images, variant as JSON
+        method, model_name, n, variant = args.child
+        print(json.dumps(child(method, model_name, int(n), json.loads(variant))))
         return
-    rows = [("baseline", "baseline", {})]
-    rows += [("phendiff", name, v) for name, v in LADDER] if args.ablation else []
-    rows += [] if args.ablation else [("phendiff", "phendiff", {})]
+    variants = LADDER if args.ablation else [("phendiff", {})]
+    rows = [("baseline", "baseline", {})] + [("phendiff", name, v) for name, v in variants]
     runs: dict[str, list[dict]] = {name: [] for _, name, _ in rows}
     for _ in range(args.repeats):  # alternating, so drifts of a shared machine hit all rows
         for method, name, variant in rows:
