@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prediction", choices=["epsilon", "v_prediction"])
     g.add_argument("--schedule", choices=["linear", "scaled_linear", "cosine"])
     g.add_argument(
+        "--zero-terminal-snr",
+        action="store_const",
+        const=True,
+        help="rescale the schedule to pure noise at the last step (Lin et al. 2024); "
+        "needs --prediction v_prediction",
+    )
+    g.add_argument(
         "--channel-names", metavar="A,B,C", help="one name per channel, e.g. DNA,tubulin,actin"
     )
     g = p.add_argument_group("optimisation")
@@ -312,7 +319,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     log.info("synthetic screen written to %s (manifest.csv, ground_truth.csv)", out)
 
 
-MODEL_OPTIONS = ("image_size", "prediction", "schedule")
+MODEL_OPTIONS = ("image_size", "prediction", "schedule", "zero_terminal_snr")
 TRAIN_OPTIONS = (
     "steps",
     "batch_size",
