@@ -105,18 +105,23 @@ def test_train_resume_and_info(tmp_path, capsys):
     assert [row["name"] for row in saved] == ["DMSO", "noc@0.3", "noc@1"]
 
 
-def test_zero_terminal_snr_flag(tmp_path, capsys):
+def test_prediction_and_zero_terminal_snr_flags(tmp_path, capsys):
     data = write_screen(tmp_path / "data")
+    eps = ["--prediction", "epsilon"]
     code, err = run_cli(
-        ["train", str(data), "--out", str(tmp_path / "r"), *TRAIN, "--zero-terminal-snr"], capsys
+        ["train", str(data), "--out", str(tmp_path / "r"), *TRAIN, *eps, "--zero-terminal-snr"],
+        capsys,
     )
     assert code == 2 and "zero_terminal_snr needs prediction='v_prediction'" in err
     assert not (tmp_path / "r").exists()
-    out = tmp_path / "v"
-    main(["train", str(data), "--out", str(out), *TRAIN, "--zero-terminal-snr",
-          "--prediction", "v_prediction"])  # fmt: skip
-    config = json.loads((out / "model" / "config.json").read_text())["model"]
-    assert config["zero_terminal_snr"] is True and config["prediction"] == "v_prediction"
+    for name, flags, expected in [
+        ("default", [], ("v_prediction", True)),
+        ("eps", eps, ("epsilon", False)),  # zero terminal SNR follows an explicit ε
+        ("v-off", ["--no-zero-terminal-snr"], ("v_prediction", False)),
+    ]:
+        main(["train", str(data), "--out", str(tmp_path / name), *TRAIN, *flags])
+        config = json.loads((tmp_path / name / "model" / "config.json").read_text())["model"]
+        assert (config["prediction"], config["zero_terminal_snr"]) == expected, name
 
 
 def test_info_on_a_foreign_folder(tmp_path, capsys):

@@ -26,7 +26,7 @@ def test_invalid_values():
     with pytest.raises(PhendiffError, match="divisible"):
         ModelConfig(image_size=30, block_out_channels=(8, 16, 32))
     with pytest.raises(PhendiffError, match="v_prediction"):
-        ModelConfig(zero_terminal_snr=True)
+        ModelConfig(prediction="epsilon", zero_terminal_snr=True)
     with pytest.raises(PhendiffError, match="steps"):
         TrainConfig(steps=0)
     with pytest.raises(PhendiffError, match="preset"):

@@ -88,14 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=["tiny", "small", "paper"], help="preset (default tiny)")
     g.add_argument("--image-size", type=int, metavar="PX", help="crop side (preset default)")
-    g.add_argument("--prediction", choices=["epsilon", "v_prediction"])
+    g.add_argument(
+        "--prediction", choices=["epsilon", "v_prediction"], help="(default v_prediction)"
+    )
     g.add_argument("--schedule", choices=["linear", "scaled_linear", "cosine"])
     g.add_argument(
         "--zero-terminal-snr",
-        action="store_const",
-        const=True,
-        help="rescale the schedule to pure noise at the last step (Lin et al. 2024); "
-        "needs --prediction v_prediction",
+        action=argparse.BooleanOptionalAction,
+        help="schedule rescaled to pure noise at its last step (Lin et al. 2024; default on, "
+        "with v-prediction; off by default with --prediction epsilon)",
     )
     g.add_argument(
         "--channel-names", metavar="A,B,C", help="one name per channel, e.g. DNA,tubulin,actin"
@@ -374,7 +375,10 @@ def build_train_config(args: argparse.Namespace):
     data = to_dict(base)
     if args.model is not None:
         data["model"] = to_dict(ModelConfig.from_preset(args.model))
-    data["model"].update(overrides.pop("model", {}))
+    model = overrides.pop("model", {})
+    if model.get("prediction") == "epsilon" and "zero_terminal_snr" not in model:
+        model["zero_terminal_snr"] = False  # ε carries no signal at ᾱ = 0
+    data["model"].update(model)
     data.update(overrides)
     return from_dict(TrainConfig, data, "command-line options")
 

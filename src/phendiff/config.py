@@ -49,12 +49,16 @@ class ModelConfig:
     layers_per_block: int = 1
     attention_levels: tuple[int, ...] = (2,)  # indices into block_out_channels with self-attention
     dropout: float = 0.0
-    prediction: str = "epsilon"  # or "v_prediction"
+    # v-prediction on a zero-terminal-SNR schedule (Lin et al. 2024) by default: fluorescence
+    # images are mostly dark background, far from the [-1, 1] space's middle, and an ε-model on
+    # a schedule that never reaches pure noise learns to read that brightness from the last
+    # latent — from pure noise it then paints bright backgrounds (experiments/synthetic_screen)
+    prediction: str = "v_prediction"  # or "epsilon"
     schedule: str = "linear"  # "linear", "scaled_linear" or "cosine"
     num_train_timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    zero_terminal_snr: bool = False
+    zero_terminal_snr: bool = True
 
     def __post_init__(self) -> None:
         _check(
@@ -77,7 +81,8 @@ class ModelConfig:
         )
         _check(
             not (self.zero_terminal_snr and self.prediction == "epsilon"),
-            "zero_terminal_snr needs prediction='v_prediction' (ε carries no signal at ᾱ=0)",
+            "zero_terminal_snr needs prediction='v_prediction' (ε carries no signal at ᾱ=0); "
+            "with epsilon, turn it off (--no-zero-terminal-snr)",
         )
 
     @property
