@@ -78,20 +78,18 @@ def test_targets_batched_together_match_one_at_a_time(model, dmso):
 
 def test_translations_to_a_near_null_dose_keep_the_inputs_texture():
     # herbimycin@0.1 barely differs from DMSO in the synthetic screen, so its translation
-    # must keep the input's fine structure. BDIA's leapfrog mode adds speckle here (the
-    # reason it is not the default), plain DDIM blurs it.
+    # must keep the input's fine structure: neither blurred (plain DDIM on the earlier
+    # ε demo model: 0.4-0.7) nor speckled (BDIA on it: > 1.5), and not a copy of the input
     from phendiff.data.synthetic import render_field
     from phendiff.demo import demo_model_path
 
     demo = load_model(demo_model_path())
     images = [render_field(Condition("DMSO"), np.random.default_rng([3, i]), 64) for i in range(2)]
-    energy = {}
-    for inversion in ("exact", "bdia", "ddim"):
-        options = TranslateOptions(steps=10, inversion=inversion)
-        out = translate(demo, images, "DMSO", ["herbimycin@0.1"], options).translated
-        energy[inversion] = laplacian_energy(out) / laplacian_energy(images)
-    assert 0.8 < energy["exact"] < 1.25, energy
-    assert energy["bdia"] > 1.5 and energy["ddim"] < 0.6, energy
+    options = TranslateOptions(steps=10)
+    out = np.stack(translate(demo, images, "DMSO", ["herbimycin@0.1"], options).translated)
+    energy = laplacian_energy(out) / laplacian_energy(images)
+    assert 0.8 < energy < 1.25, energy
+    assert np.abs(out[:, 0].astype(float) - np.stack(images)).max() > 0
 
 
 def test_auto_precision_is_bf16_on_the_cpu():

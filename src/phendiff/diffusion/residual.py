@@ -21,7 +21,8 @@ does not depend on the label (the two-Gaussian case), the translation is exactly
 Why not BDIA (``exact.py``): its two-step recurrence is exact too, but it is a leapfrog
 scheme whose alternating (parasitic) mode, dormant on the way back under the source label,
 is excited under any other label and shows up as pixel speckle in every translation (on the
-demo model the Laplacian energy of its translations is 6–12× that of real images). The residual
+earlier ε demo model the Laplacian energy of its translations was 6–12× that of real
+images). The residual
 correction is a one-step scheme and has no such mode.
 
 The cost is one more sweep of network evaluations at inversion (the residual pass: one
