@@ -376,8 +376,8 @@ def build_train_config(args: argparse.Namespace):
     if args.model is not None:
         data["model"] = to_dict(ModelConfig.from_preset(args.model))
     model = overrides.pop("model", {})
-    if model.get("prediction") == "epsilon" and "zero_terminal_snr" not in model:
-        model["zero_terminal_snr"] = False  # ε carries no signal at ᾱ = 0
+    if "prediction" in model and "zero_terminal_snr" not in model:
+        model["zero_terminal_snr"] = None  # follows the prediction (ModelConfig)
     data["model"].update(model)
     data.update(overrides)
     return from_dict(TrainConfig, data, "command-line options")

@@ -58,9 +58,11 @@ class ModelConfig:
     num_train_timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    zero_terminal_snr: bool = True
+    zero_terminal_snr: bool | None = None  # None: on with v-prediction, off with ε
 
     def __post_init__(self) -> None:
+        if self.zero_terminal_snr is None:  # frozen: resolved once, saved as a bool
+            object.__setattr__(self, "zero_terminal_snr", self.prediction == "v_prediction")
         _check(
             self.image_size >= 8 and self.image_size % 2 ** (len(self.block_out_channels) - 1) == 0,
             f"image_size={self.image_size} must be >= 8 and divisible by "

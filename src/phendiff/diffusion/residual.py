@@ -22,8 +22,7 @@ Why not BDIA (``exact.py``): its two-step recurrence is exact too, but it is a l
 scheme whose alternating (parasitic) mode, dormant on the way back under the source label,
 is excited under any other label and shows up as pixel speckle in every translation (on the
 earlier ε demo model the Laplacian energy of its translations was 6–12× that of real
-images). The residual
-correction is a one-step scheme and has no such mode.
+images). The residual correction is a one-step scheme and has no such mode.
 
 The cost is one more sweep of network evaluations at inversion (the residual pass: one
 evaluation per level, like a generation) and the memory of one residual image per level.
