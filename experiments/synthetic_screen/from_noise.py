@@ -1,0 +1,86 @@
+"""Generate every condition from noise and test it like translations: model or translation?
+
+A translation can only be as good as the model, and it can be worse: it starts from the
+inverted latent of a real image rather than from Gaussian noise. This script draws N images
+per condition from noise with the model alone (plain DDIM, the same noise for every
+condition), writes them as a screen folder (OUT/<condition>/*.tif, the held-out screen's
+dtype) and prints the same-conclusion rates of the condition-vs-DMSO tests against the
+held-out real screen, as summarize.py prints them for translations.
+
+    python experiments/synthetic_screen/from_noise.py MODEL HELDOUT OUT [STEPS]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+from summarize import screen_agreement
+
+from phendiff.data.sources import load_source
+from phendiff.diffusion import ddim
+from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
+from phendiff.model.checkpoint import load_model
+from phendiff.translate import network_callable
+
+BATCH = 32
+
+
+def generate(model_path: Path, heldout: Path, out: Path, steps: int) -> None:
+    model = load_model(model_path)
+    c = model.config
+    fn = network_callable(model, "auto")
+    alpha_bar = make_alpha_bar(
+        c.schedule, c.num_train_timesteps, c.beta_start, c.beta_end, c.zero_terminal_snr
+    )
+    grid = timestep_grid(steps, c.num_train_timesteps)
+    records = list(load_source(heldout))
+    first = records[0].load()
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.condition.name] = counts.get(r.condition.name, 0) + 1
+    n = max(counts.values())
+    info = np.iinfo(first.dtype)
+    shape = (n, first.shape[0], c.image_size, c.image_size)
+    z = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for name in counts:
+        labels = torch.full((n,), model.conditions.label(name))
+        x = torch.cat(
+            [
+                ddim.generate(
+                    fn, z[i : i + BATCH], labels[i : i + BATCH], grid, alpha_bar, c.prediction
+                )  # fmt: skip
+                for i in range(0, n, BATCH)
+            ]
+        )
+        images = model.normalizer.denormalize(x).numpy()
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(images):
+            pixels = np.clip(np.rint(im), info.min, info.max).astype(first.dtype)
+            tifffile.imwrite(folder / f"{name}_G1_A01_f{i:03d}.tif", pixels)
+        print(f"generated {n} fields of {name}", file=sys.stderr, flush=True)
+
+
+def main(model_path: Path, heldout: Path, out: Path, steps: int = 25) -> None:
+    if out.exists():
+        sys.exit(f"{out} exists; give a new folder (nothing is overwritten)")
+    generate(model_path, heldout, out, steps)
+    agree = screen_agreement(heldout, out)
+    print("| level | condition | pairs | same conclusion | both significant | only generated "
+          "| only real | opposite |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in agree.itertuples():
+        print(
+            f"| {r.level} | {r.condition} | {r.n_pairs} | {r.same_conclusion_rate:.0%} | "
+            f"{r.both_significant} | {r.only_translated} | {r.only_real} | {r.opposite} |"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (4, 5):
+        sys.exit("usage: python from_noise.py MODEL HELDOUT_SCREEN_DIR OUT_DIR [STEPS]")
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:]))
