@@ -7,13 +7,16 @@ draws the target's whole population, cell loss included. This script inverts the
 Gaussian noise) and its power at the lowest spatial frequencies relative to the mean (about
 1 for white noise; large when the image still shows through), and the mean cells per field
 of the input, of its translation to TARGET, and of TARGET drawn from fresh noise.
+``--spacing quadratic`` places the steps at t = T·u² (u evenly spaced) instead of phendiff's
+even ("trailing") spacing: finer steps near the data, coarser near the noise.
 
-    python experiments/synthetic_screen/latents.py MODEL SCREEN [STEPS] [TARGET]
+    python experiments/synthetic_screen/latents.py MODEL SCREEN [--steps N] [--target T]
+        [--spacing even|quadratic]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +40,31 @@ def cells_per_field(images: np.ndarray, scale: float) -> float:
     return float(image_table(table)["cell_count"].mean())
 
 
-def main(model_path: Path, screen: Path, steps: int = 25, target: str = "latrunculin@3") -> None:
+def quadratic_grid(steps: int, num_train_timesteps: int) -> list[int]:
+    """``[-1, t_1, ..., t_n]`` with t_i = T·(i/n)² − 1, like ``timestep_grid``'s layout."""
+    ts = [round(num_train_timesteps * ((i + 1) / steps) ** 2) - 1 for i in range(steps)]
+    if len(set(ts)) != steps or ts[0] < 0:
+        raise SystemExit(f"{steps} quadratic steps do not fit in {num_train_timesteps} timesteps")
+    return [-1, *ts]
+
+
+def main(
+    model_path: Path,
+    screen: Path,
+    steps: int = 25,
+    target: str = "latrunculin@3",
+    spacing: str = "even",
+) -> None:
     model = load_model(model_path)
     c = model.config
     fn = network_callable(model, "auto")
     alpha_bar = make_alpha_bar(
         c.schedule, c.num_train_timesteps, c.beta_start, c.beta_end, c.zero_terminal_snr
     )
-    grid = timestep_grid(steps, c.num_train_timesteps)
+    if spacing == "quadratic":
+        grid = quadratic_grid(steps, c.num_train_timesteps)
+    else:
+        grid = timestep_grid(steps, c.num_train_timesteps)
     records = [r for r in load_source(screen) if r.condition.is_control][:N]
     raw = np.stack([r.load() for r in records]).astype(np.float64)
     x = torch.from_numpy(model.normalizer.normalize(raw))
@@ -60,8 +80,8 @@ def main(model_path: Path, screen: Path, steps: int = 25, target: str = "latrunc
     noise = torch.randn(top.shape, generator=torch.Generator().manual_seed(0), dtype=top.dtype)
     drawn = ddim.generate(fn, noise, labels, grid, alpha_bar, c.prediction)
     scale = feature_scale(list(raw))
-    print(f"{len(x)} DMSO fields, {steps} steps: latent kurtosis {kurtosis:.1f} (Gaussian 3), "
-          f"low-frequency power {low:.1f}x the mean (white noise ~1)")  # fmt: skip
+    print(f"{len(x)} DMSO fields, {steps} {spacing} steps: latent kurtosis {kurtosis:.1f} "
+          f"(Gaussian 3), low-frequency power {low:.1f}x the mean (white noise ~1)")  # fmt: skip
     for name, images in [("input", x), (f"translated to {target}", translated),
                          (f"{target} from fresh noise", drawn)]:  # fmt: skip
         n = cells_per_field(model.normalizer.denormalize(images).numpy(), scale)
@@ -69,7 +89,11 @@ def main(model_path: Path, screen: Path, steps: int = 25, target: str = "latrunc
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4, 5):
-        sys.exit("usage: python latents.py MODEL SCREEN [STEPS] [TARGET]")
-    args = sys.argv[1:]
-    main(Path(args[0]), Path(args[1]), *([int(args[2])] if len(args) > 2 else []), *args[3:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("screen", type=Path)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--target", default="latrunculin@3")
+    parser.add_argument("--spacing", choices=("even", "quadratic"), default="even")
+    a = parser.parse_args()
+    main(a.model, a.screen, a.steps, a.target, a.spacing)
