@@ -13,12 +13,13 @@ held-out real screen, as summarize.py prints them for translations.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import tifffile
 import torch
-from summarize import screen_agreement
+from summarize import print_agreement, screen_agreement
 
 from phendiff.data.sources import load_source
 from phendiff.diffusion import ddim
@@ -39,9 +40,7 @@ def generate(model_path: Path, heldout: Path, out: Path, steps: int) -> None:
     grid = timestep_grid(steps, c.num_train_timesteps)
     records = list(load_source(heldout))
     first = records[0].load()
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r.condition.name] = counts.get(r.condition.name, 0) + 1
+    counts = Counter(r.condition.name for r in records)
     n = max(counts.values())
     info = np.iinfo(first.dtype)
     shape = (n, first.shape[0], c.image_size, c.image_size)
@@ -69,15 +68,7 @@ def main(model_path: Path, heldout: Path, out: Path, steps: int = 25) -> None:
     if out.exists():
         sys.exit(f"{out} exists; give a new folder (nothing is overwritten)")
     generate(model_path, heldout, out, steps)
-    agree = screen_agreement(heldout, out)
-    print("| level | condition | pairs | same conclusion | both significant | only generated "
-          "| only real | opposite |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
-    for r in agree.itertuples():
-        print(
-            f"| {r.level} | {r.condition} | {r.n_pairs} | {r.same_conclusion_rate:.0%} | "
-            f"{r.both_significant} | {r.only_translated} | {r.only_real} | {r.opposite} |"
-        )
+    print_agreement(screen_agreement(heldout, out), kind="generated")
 
 
 if __name__ == "__main__":

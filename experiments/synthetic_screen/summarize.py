@@ -99,20 +99,21 @@ def screen_agreement(screen: Path, other: Path) -> pd.DataFrame:
     return statistics(per_image, EvaluateOptions())["agreement"]
 
 
-def agreement_table(tables: Path, ceiling: pd.DataFrame | None) -> None:
-    agree = pd.read_csv(tables / "agreement.csv")
-    rate = (
-        {}
-        if ceiling is None
-        else dict(zip(ceiling.condition, ceiling.same_conclusion_rate, strict=True))
-    )
-    print("| level | condition | pairs | same conclusion | replicate ceiling | both significant "
-          "| only translated | only real | opposite |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+def print_agreement(
+    agree: pd.DataFrame, ceiling: pd.DataFrame | None = None, kind: str = "translated"
+) -> None:
+    """Markdown table of same-conclusion rates; a replicate-ceiling column when given one."""
+    rate = {} if ceiling is None else dict(
+        zip(ceiling.condition, ceiling.same_conclusion_rate, strict=True)
+    )  # fmt: skip
+    extra = " replicate ceiling |" if ceiling is not None else ""
+    print(f"| level | condition | pairs | same conclusion |{extra} both significant "
+          f"| only {kind} | only real | opposite |")  # fmt: skip
+    print("|---" * (8 + bool(extra)) + "|")
     for r in agree.itertuples():
-        top = f"{rate[r.condition]:.0%}" if r.condition in rate else ""
+        top = "" if not extra else f" {rate[r.condition]:.0%} |" if r.condition in rate else " |"
         print(
-            f"| {r.level} | {r.condition} | {r.n_pairs} | {r.same_conclusion_rate:.0%} | {top} | "
+            f"| {r.level} | {r.condition} | {r.n_pairs} | {r.same_conclusion_rate:.0%} |{top} "
             f"{r.both_significant} | {r.only_translated} | {r.only_real} | {r.opposite} |"
         )
     if ceiling is not None:
@@ -128,7 +129,7 @@ def main(report: Path, screen: Path, replicate: Path | None = None) -> None:
     ceiling = None if replicate is None else screen_agreement(screen, replicate)
     if ceiling is not None:
         ceiling.to_csv(tables / "replicate_agreement.csv", index=False)
-    agreement_table(tables, ceiling)
+    print_agreement(pd.read_csv(tables / "agreement.csv"), ceiling)
     compare_ground_truth(report, screen)
 
 
