@@ -28,10 +28,10 @@ PAIRS = {
 }
 
 
-def main(report: Path, screen: Path) -> pd.DataFrame:
-    images = pd.read_csv(report / "tables" / "images.csv")
+def compare(images: pd.DataFrame, screen: Path) -> pd.DataFrame:
+    """Measured against true dose responses, from a per-image table (``kind`` real/translated)."""
     truth = pd.read_csv(screen / "ground_truth.csv").set_index("condition")
-    images["cells_per_image"] = images["cell_count"]
+    images = images.assign(cells_per_image=images["cell_count"])
     rows = []
     for parameter, (feature, transform) in PAIRS.items():
         means = images.groupby(["kind", "condition"])[feature].mean()
@@ -53,11 +53,13 @@ def main(report: Path, screen: Path) -> pd.DataFrame:
                 row[f"{kind}_top"] = ratio.iloc[-1]
                 row[f"r_truth_{kind}"] = np.corrcoef(true, ratio)[0, 1]
             rows.append(row)
-    table = pd.DataFrame(rows)
-    table.to_csv(report / "tables" / "ground_truth_comparison.csv", index=False)
+    return pd.DataFrame(rows)
+
+
+def print_comparison(table: pd.DataFrame, kind: str = "translated") -> None:
     print(
-        "| compound | parameter | true top-dose change | real | translated | r(truth, real) "
-        "| r(truth, translated) |"
+        f"| compound | parameter | true top-dose change | real | {kind} | r(truth, real) "
+        f"| r(truth, {kind}) |"
     )
     print("|---|---|---|---|---|---|---|")
     for r in table.itertuples():
@@ -65,6 +67,12 @@ def main(report: Path, screen: Path) -> pd.DataFrame:
             f"| {r.compound} | {r.parameter} | {r.true_top:.3f} | {r.real_top:.3f} | "
             f"{r.translated_top:.3f} | {r.r_truth_real:.2f} | {r.r_truth_translated:.2f} |"
         )
+
+
+def main(report: Path, screen: Path) -> pd.DataFrame:
+    table = compare(pd.read_csv(report / "tables" / "images.csv"), screen)
+    table.to_csv(report / "tables" / "ground_truth_comparison.csv", index=False)
+    print_comparison(table)
     return table
 
 

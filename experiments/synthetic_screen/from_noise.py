@@ -5,7 +5,8 @@ inverted latent of a real image rather than from Gaussian noise. This script dra
 per condition from noise with the model alone (plain DDIM, the same noise for every
 condition), writes them as a screen folder (OUT/<condition>/*.tif, the held-out screen's
 dtype) and prints the same-conclusion rates of the condition-vs-DMSO tests against the
-held-out real screen, as summarize.py prints them for translations.
+held-out real screen, and the measured dose responses against ground_truth.csv, as
+summarize.py prints them for translations.
 
     python experiments/synthetic_screen/from_noise.py MODEL HELDOUT OUT [STEPS]
 """
@@ -19,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import tifffile
 import torch
-from summarize import print_agreement, screen_agreement
+from compare_ground_truth import compare, print_comparison
+from summarize import print_agreement, screen_images
 
 from phendiff.data.sources import load_source
 from phendiff.diffusion import ddim
 from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
+from phendiff.evaluate.run import EvaluateOptions, statistics
 from phendiff.model.checkpoint import load_model
 from phendiff.translate import network_callable
 
@@ -68,7 +71,9 @@ def main(model_path: Path, heldout: Path, out: Path, steps: int = 25) -> None:
     if out.exists():
         sys.exit(f"{out} exists; give a new folder (nothing is overwritten)")
     generate(model_path, heldout, out, steps)
-    print_agreement(screen_agreement(heldout, out), kind="generated")
+    images = screen_images(heldout, out)
+    print_agreement(statistics(images, EvaluateOptions())["agreement"], kind="generated")
+    print_comparison(compare(images, heldout), kind="generated")
 
 
 if __name__ == "__main__":

@@ -67,17 +67,16 @@ def correlation_table(tables: Path, alpha: float = 0.05) -> None:
     print()
 
 
-def screen_agreement(screen: Path, other: Path) -> pd.DataFrame:
-    """Same-conclusion rates of the real screen and another screen folder, as evaluate computes.
+def screen_images(screen: Path, other: Path) -> pd.DataFrame:
+    """Per-image feature means of the real screen and another screen folder, as evaluate's.
 
     ``other``'s images take the place of the translations (kind "translated"), measured with
-    the real screen's intensity scale. For an independent real replicate, the rates are what
-    `phendiff evaluate` would report for a generator whose images are new real cells.
+    the real screen's intensity scale.
     """
     from phendiff.data.sources import load_source
     from phendiff.data.synthetic import CHANNELS
     from phendiff.evaluate.features import aggregate, measure_images
-    from phendiff.evaluate.run import EvaluateOptions, feature_scale, statistics
+    from phendiff.evaluate.run import feature_scale
 
     def items(root: Path, kind: str) -> list:
         return [
@@ -95,8 +94,18 @@ def screen_agreement(screen: Path, other: Path) -> pd.DataFrame:
     real, replica = items(screen, "real"), items(other, "translated")
     scale = feature_scale([im for im, _ in real])
     cells = measure_images(real + replica, CHANNELS, "DNA", "actin", scale=scale, progress=False)
-    per_image = aggregate(cells, by=("kind", "condition", "image"), how="mean")
-    return statistics(per_image, EvaluateOptions())["agreement"]
+    return aggregate(cells, by=("kind", "condition", "image"), how="mean")
+
+
+def screen_agreement(screen: Path, other: Path) -> pd.DataFrame:
+    """Same-conclusion rates of the real screen and another screen folder, as evaluate computes.
+
+    For an independent real replicate, the rates are what `phendiff evaluate` would report for
+    a generator whose images are new real cells.
+    """
+    from phendiff.evaluate.run import EvaluateOptions, statistics
+
+    return statistics(screen_images(screen, other), EvaluateOptions())["agreement"]
 
 
 def print_agreement(
