@@ -25,7 +25,7 @@ from summarize import print_agreement, screen_images
 
 from phendiff.data.sources import load_source
 from phendiff.diffusion import ddim
-from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
+from phendiff.diffusion.schedule import timestep_grid
 from phendiff.evaluate.run import EvaluateOptions, statistics
 from phendiff.model.checkpoint import load_model
 from phendiff.translate import network_callable
@@ -37,9 +37,7 @@ def generate(model_path: Path, heldout: Path, out: Path, steps: int) -> None:
     model = load_model(model_path)
     c = model.config
     fn = network_callable(model, "auto")
-    alpha_bar = make_alpha_bar(
-        c.schedule, c.num_train_timesteps, c.beta_start, c.beta_end, c.zero_terminal_snr
-    )
+    alpha_bar = c.alpha_bar()
     grid = timestep_grid(steps, c.num_train_timesteps)
     records = list(load_source(heldout))
     first = records[0].load()

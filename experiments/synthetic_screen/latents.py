@@ -25,7 +25,7 @@ import torch
 from phendiff.data.sources import load_source
 from phendiff.data.synthetic import CHANNELS
 from phendiff.diffusion import ddim, residual
-from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
+from phendiff.diffusion.schedule import timestep_grid
 from phendiff.evaluate.features import image_table, measure_images
 from phendiff.evaluate.run import feature_scale
 from phendiff.model.checkpoint import load_model
@@ -58,9 +58,7 @@ def main(
     model = load_model(model_path)
     c = model.config
     fn = network_callable(model, "auto")
-    alpha_bar = make_alpha_bar(
-        c.schedule, c.num_train_timesteps, c.beta_start, c.beta_end, c.zero_terminal_snr
-    )
+    alpha_bar = c.alpha_bar()
     if spacing == "quadratic":
         grid = quadratic_grid(steps, c.num_train_timesteps)
     else:

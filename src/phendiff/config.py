@@ -10,9 +10,12 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from phendiff.errors import PhendiffError
+
+if TYPE_CHECKING:
+    import torch
 
 C = TypeVar("C")
 
@@ -90,6 +93,15 @@ class ModelConfig:
     @property
     def in_channels(self) -> int:
         return len(self.channel_names)
+
+    def alpha_bar(self) -> torch.Tensor:
+        """ᾱ_t of this model's noise schedule, float64, shape (num_train_timesteps,)."""
+        from phendiff.diffusion.schedule import make_alpha_bar
+
+        return make_alpha_bar(
+            self.schedule, self.num_train_timesteps, self.beta_start, self.beta_end,
+            self.zero_terminal_snr,
+        )  # fmt: skip
 
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> ModelConfig:

@@ -316,16 +316,11 @@ class _Loop:
         out,
         state,
     ) -> None:
-        from phendiff.diffusion.schedule import make_alpha_bar
-
         self.config, self.accelerator = config, accelerator
         self.network, self.ema, self.optimizer = network, ema, optimizer
         self.images, self.val_images, self.table = images, val_images, table
         self.normalizer, self.out, self.state = normalizer, out, state
-        m = config.model
-        self.alpha_bar64 = make_alpha_bar(
-            m.schedule, m.num_train_timesteps, m.beta_start, m.beta_end, m.zero_terminal_snr
-        )
+        self.alpha_bar64 = config.model.alpha_bar()
         self.alpha_bar = self.alpha_bar64.to(accelerator.device, torch.float32)
         self.per_rank = config.batch_size // accelerator.num_processes
         self.amp_dtype = autocast_dtype(config.precision, accelerator.device)

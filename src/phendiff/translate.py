@@ -140,12 +140,10 @@ def translate_normalized(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Invert x (N, C, Y, X), float64, once; return (reconstruction, [one output per target])."""
     from phendiff.diffusion import ddim, exact, guidance, residual
-    from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
+    from phendiff.diffusion.schedule import timestep_grid
 
     c = model.config
-    alpha_bar = make_alpha_bar(
-        c.schedule, c.num_train_timesteps, c.beta_start, c.beta_end, c.zero_terminal_snr
-    )
+    alpha_bar = c.alpha_bar()
     grid = timestep_grid(options.steps, c.num_train_timesteps, options.depth)
     invert, generate = {
         "exact": (residual.residual_invert, residual.residual_generate),
