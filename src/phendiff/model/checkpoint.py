@@ -15,9 +15,6 @@ sibling and swapped in, so a crash never leaves a half-written model behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +24,7 @@ import torch
 
 from phendiff.conditions import ConditionTable
 from phendiff.config import ModelConfig, from_dict, to_dict
+from phendiff.data.atomic import replace_folder
 from phendiff.data.normalize import Normalizer
 from phendiff.errors import PhendiffError
 from phendiff.model.unet import ConditionalUNet
@@ -46,24 +44,6 @@ class PhendiffModel:
     normalizer: Normalizer
     training: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
-
-
-def write_folder_atomic(target: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a fresh temporary sibling of ``target``, then swap it in."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        write(tmp)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
 def save_model(
@@ -95,7 +75,7 @@ def save_model(
         if extra is not None:
             extra(tmp)
 
-    return write_folder_atomic(Path(folder), write)
+    return replace_folder(folder, write)
 
 
 def resolve_model_folder(path: str | Path) -> Path:

@@ -56,4 +56,5 @@ class ConditionalUNet(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of parameters of ``model`` (trainable or not)."""
     return sum(p.numel() for p in model.parameters())
