@@ -1,4 +1,8 @@
-"""DDIM, exact (residual, BDIA) inversion and guidance against answers known independently."""
+"""DDIM, exact (residual, BDIA) inversion and guidance against answers known independently.
+
+Every sampler takes a denoiser and an explicit list of ``(t_cur, t_next)`` steps; the helpers
+below give the old ``(model, x, labels, grid)`` shape so each test reads as its equation.
+"""
 
 import pytest
 import torch
@@ -6,13 +10,36 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import micro_model
-from phendiff.diffusion.ddim import generate, invert
-from phendiff.diffusion.exact import bdia_generate, bdia_invert
+from phendiff.diffusion import bdia, ddim, exact
+from phendiff.diffusion.denoiser import Denoiser
 from phendiff.diffusion.guidance import classifier_free, source_relative
-from phendiff.diffusion.residual import ResidualLatent, residual_generate, residual_invert
-from phendiff.diffusion.schedule import make_alpha_bar, timestep_grid
+from phendiff.diffusion.schedule import make_alpha_bar, steps_down, steps_up, timestep_grid
 
 AB = make_alpha_bar("linear")
+
+
+def D(model, prediction="epsilon", alpha_bar=AB):
+    return Denoiser(model, alpha_bar, prediction)
+
+
+def _up(module):
+    def f(model, x, labels, grid, alpha_bar=AB, prediction="epsilon"):
+        return module.invert(D(model, prediction, alpha_bar), x, labels, steps_up(grid))
+
+    return f
+
+
+def _down(module):
+    def f(model, latent, labels, grid, alpha_bar=AB, prediction="epsilon"):
+        return module.generate(D(model, prediction, alpha_bar), latent, labels, steps_down(grid))
+
+    return f
+
+
+invert, generate = _up(ddim), _down(ddim)
+bdia_invert, bdia_generate = _up(bdia), _down(bdia)
+residual_invert, residual_generate = _up(exact), _down(exact)
+ResidualLatent = exact.ExactLatent
 
 
 class Spy:
@@ -237,10 +264,11 @@ def test_guidance_wrappers():
         calls.append(len(labels))
         return labels.view(-1, 1).double().expand_as(x)
 
-    x, t = torch.zeros(2, 3, dtype=torch.float64), torch.tensor([5, 5])
-    assert classifier_free(model, 9, 1.0) is model and source_relative(model, None, 1) is model
-    out = classifier_free(model, null_label=9, scale=3.0)(x, t, torch.tensor([1, 2]))
-    assert out[:, 0].tolist() == [9 + 3 * (1 - 9), 9 + 3 * (2 - 9)]
-    out = source_relative(model, torch.tensor([0, 0]), 2.0)(x, t, torch.tensor([1, 2]))
-    assert out[:, 0].tolist() == [2.0, 4.0]
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    d = D(model)  # at t = -1 (ᾱ = 1): ε is the network's output
+    assert classifier_free(d, 9, 1.0) is d and source_relative(d, None, 1) is d
+    eps, _ = classifier_free(d, null_label=9, scale=3.0)(x, -1, torch.tensor([1, 2]))
+    assert eps[:, 0].tolist() == [9 + 3 * (1 - 9), 9 + 3 * (2 - 9)]
+    eps, _ = source_relative(d, torch.tensor([0, 0]), 2.0)(x, -1, torch.tensor([1, 2]))
+    assert eps[:, 0].tolist() == [2.0, 4.0]
     assert calls[-1] == 4  # both branches in one batched call

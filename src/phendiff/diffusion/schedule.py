@@ -8,7 +8,9 @@ Notation (DDPM/DDIM papers):
 ``T``          number of training timesteps (``num_train_timesteps``)
 =============  ==========================================================
 
-Schedules are computed in float64 "for accuracy" and cast by the caller only where used.
+Schedules are computed in float64 "for accuracy". Samplers walk an explicit list of
+``(t_cur, t_next)`` pairs (:func:`steps_up` for inversion, :func:`steps_down` for generation)
+over the levels of :func:`timestep_grid`.
 """
 
 from __future__ import annotations
@@ -83,8 +85,23 @@ def timestep_grid(num_steps: int, num_train_timesteps: int = 1000, depth: float 
     return [-1, *ts]
 
 
-def alpha_bar_at(alpha_bar: torch.Tensor, t: int) -> torch.Tensor:
-    """ᾱ_t with the convention ᾱ_{-1} = 1 (the clean image), float64 scalar tensor."""
-    if t < 0:
-        return torch.ones((), dtype=torch.float64)
-    return alpha_bar[t]
+def steps_up(levels: list[int]) -> list[tuple[int, int]]:
+    """``(t_cur, t_next)`` pairs that walk ``levels`` up, from the clean end to the deepest level.
+
+    The order of inversion: ``[(-1, t_1), (t_1, t_2), ..., (t_{n-1}, t_n)]`` for the levels
+    ``[-1, t_1, ..., t_n]`` of :func:`timestep_grid`.
+    """
+    return list(zip(levels[:-1], levels[1:], strict=True))
+
+
+def steps_down(levels: list[int]) -> list[tuple[int, int]]:
+    """``(t_cur, t_next)`` pairs that walk ``levels`` down: the order of generation.
+
+    ``[(t_n, t_{n-1}), ..., (t_1, -1)]``, the mirror image of :func:`steps_up`.
+    """
+    return reverse(steps_up(levels))
+
+
+def reverse(steps: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The same intervals walked the other way: ``[(b, a) for (a, b) in reversed(steps)]``."""
+    return [(t_next, t_cur) for t_cur, t_next in reversed(steps)]
