@@ -93,6 +93,7 @@ def test_resume_can_extend_but_not_change_the_run(screen, tmp_path):
         train(screen, tmp_path / "new", config, resume=True)
 
 
+@pytest.mark.slow
 def test_two_process_accelerate_run_ends_with_identical_weights(screen, tmp_path):
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
     run = tmp_path / "ddp"
@@ -133,6 +134,7 @@ def test_two_process_accelerate_run_ends_with_identical_weights(screen, tmp_path
     assert len(state["rank_digests"]) == 2 and len(set(state["rank_digests"])) == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_that_resumes(screen, tmp_path):
     import signal
     import time

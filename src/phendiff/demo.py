@@ -9,7 +9,6 @@ screen. The shipped model was trained with the command in ``assets/demo_model/RE
 from __future__ import annotations
 
 import html
-import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from phendiff.conditions import Condition
+from phendiff.config import DemoOptions
+from phendiff.data.atomic import write_text
 from phendiff.errors import PhendiffError
 
 DEMO_SEED = 20261122  # differs from the training screen's seed 0: fresh cells
@@ -29,8 +30,8 @@ def demo_model_path() -> Path:
 
 def run_demo(
     out: str | Path,
-    n_images: int = 4,
-    steps: int = 25,
+    n_images: int = DemoOptions.images,
+    steps: int = DemoOptions.steps,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -39,8 +40,7 @@ def run_demo(
     from phendiff.data.sources import ImageRecord
     from phendiff.data.synthetic import render_field
     from phendiff.model.checkpoint import load_model
-    from phendiff.translate import TranslateOptions
-    from phendiff.translate_files import translate_files
+    from phendiff.translate import TranslateOptions, translate_files
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -66,7 +66,7 @@ def run_demo(
 def write_index(out: Path, model) -> Path:
     """A single page with the dose series of every input and the reconstruction check."""
     from phendiff.data.synthetic import true_parameters
-    from phendiff.translate_files import read_index
+    from phendiff.translate import read_index
 
     rows = read_index(out / "translations")
     ids = list(dict.fromkeys(r["id"] for r in rows))
@@ -106,11 +106,7 @@ def write_index(out: Path, model) -> Path:
         "<p>All files are indexed in <code>translations/translations.csv</code>; "
         "translated images are TIFFs in the input's dtype.</p>"
     )
-    path = out / "index.html"
-    tmp = path.with_name(".index.html.tmp")
-    tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(out / "index.html", "\n".join(parts) + "\n")
 
 
 def _img(src: str, alt: str) -> str:

@@ -7,24 +7,28 @@ symmetric about zero and shared by every panel of a figure, so doses can be comp
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from phendiff.conditions import Condition
-from phendiff.preview import to_rgb
+from phendiff.data.atomic import atomic_write
+from phendiff.translate.preview import to_rgb
 
 
-def _figure(nrows: int, ncols: int, cell: float = 1.6):
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows), squeeze=False)
+    return plt
+
+
+def _figure(nrows: int, ncols: int, cell: float = 1.6):
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows), squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -33,28 +37,22 @@ def _figure(nrows: int, ncols: int, cell: float = 1.6):
     return fig, axes
 
 
-def _save(fig, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as a PNG atomically, and close it."""
+    try:
+        return atomic_write(
+            path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+        )
+    finally:
+        pyplot().close(fig)
 
 
 def save_preview(path: str | Path, image: np.ndarray, channel_names: Sequence[str]) -> Path:
     """One (C, Y, X) normalised image as an RGB PNG at its own resolution."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    Image.fromarray(to_rgb(image, channel_names)).save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    rgb = Image.fromarray(to_rgb(image, channel_names))
+    return atomic_write(path, lambda tmp: rgb.save(tmp, format="PNG"))
 
 
 def difference_figure(
@@ -88,7 +86,7 @@ def difference_figure(
                     pad=0.02,
                     label="Δ (normalised)",
                 )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def dose_series_figure(
@@ -129,4 +127,4 @@ def dose_series_figure(
             axes[r, c].set_title(dose, fontsize=8)
         for c in range(len(items) + 1, ncols):
             axes[r, c].set_visible(False)
-    return _save(fig, path)
+    return save_figure(fig, path)

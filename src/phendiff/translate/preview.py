@@ -7,12 +7,12 @@ same colour in every figure of a run.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from phendiff.data.atomic import atomic_write
 
 _NAMED = {
     "dna": (0.2, 0.4, 1.0),
@@ -75,9 +75,4 @@ def save_grid(
         for j, image in enumerate(row):
             tile = Image.fromarray(to_rgb(image, channel_names)).resize((w, h), Image.NEAREST)
             canvas.paste(tile, (label_w + pad + j * (w + pad), top))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    canvas.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: canvas.save(tmp, format="PNG"))

@@ -26,7 +26,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -35,11 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from phendiff.conditions import Condition
+from phendiff.config import TranslateOptions
+from phendiff.data.atomic import write_text
 from phendiff.data.io import IMAGE_SUFFIXES, write_tiff
 from phendiff.data.sources import ImageRecord, load_source, scan_images
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import PhendiffModel
-from phendiff.translate import TranslateOptions, resolve_targets, translate
+from phendiff.translate.arrays import model_denoiser, resolve_targets, translate
+from phendiff.translate.figures import difference_figure, dose_series_figure, save_preview
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ def output_ids(records: Sequence[ImageRecord]) -> list[str]:
 
 
 def check_out_folder(out: Path, overwrite: bool) -> None:
+    """Refuse a file, or a non-empty folder without ``overwrite``, as the output folder."""
     if out.exists() and not out.is_dir():
         raise PhendiffError(f"{out} is a file; --out needs a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -149,12 +152,15 @@ def translate_files(
         model.conditions.label(r.condition)
     _check_files(model, records, channel_axis, progress)
     state = PartialState()
+    denoiser = model_denoiser(model, options.precision)
     ids = output_ids(records)
     rows: list[dict] = []
     with state.split_between_processes(list(zip(ids, records, strict=True))) as mine:
         for start in _progress(range(0, len(mine), options.batch_size), progress, state):
             chunk = mine[start : start + options.batch_size]
-            rows += _translate_chunk(model, chunk, target_list, out, options, channel_axis)
+            rows += _translate_chunk(
+                model, denoiser, chunk, target_list, out, options, channel_axis
+            )
     _write_index(out, rows, state)
     if state.is_main_process:
         meta = {
@@ -163,7 +169,7 @@ def translate_files(
             "options": asdict(options),
             "inputs": len(records),
         }
-        _write_text(out / "translate.json", json.dumps(meta, indent=2) + "\n")
+        write_text(out / "translate.json", json.dumps(meta, indent=2) + "\n")
     state.wait_for_everyone()
     return out / INDEX
 
@@ -188,12 +194,10 @@ def _check_files(model, records, channel_axis, progress) -> None:
         )
 
 
-def _translate_chunk(model, chunk, targets, out, options, channel_axis) -> list[dict]:
-    from phendiff.figures import difference_figure, dose_series_figure, save_preview
-
+def _translate_chunk(model, denoiser, chunk, targets, out, options, channel_axis) -> list[dict]:
     images = [r.load(channel_axis) for _, r in chunk]
     sources = [r.condition for _, r in chunk]
-    result = translate(model, images, sources, targets, options)
+    result = translate(model, images, sources, targets, options, denoiser=denoiser)
     names = model.config.channel_names
     rows = []
     for k, (id_, record) in enumerate(chunk):
@@ -241,7 +245,7 @@ def _row(out: Path, id_: str, record: ImageRecord, target: Condition, metrics: d
 def _write_index(out: Path, rows: list[dict], state) -> None:
     """Each process writes its rows; the main process merges them in input order."""
     part = out / f".translations.part{state.process_index}.json"
-    _write_text(part, json.dumps(rows))
+    write_text(part, json.dumps(rows))
     state.wait_for_everyone()
     if not state.is_main_process:
         return
@@ -254,14 +258,7 @@ def _write_index(out: Path, rows: list[dict], state) -> None:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(merged)
-    _write_text(out / INDEX, buffer.getvalue())
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(out / INDEX, buffer.getvalue())
 
 
 def read_index(out: str | Path) -> list[dict]:

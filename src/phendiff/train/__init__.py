@@ -1,0 +1,129 @@
+"""Training one class-conditional diffusion model over all conditions of a screen.
+
+The same function runs on a CPU, one GPU, or many GPUs/nodes under ``accelerate launch``:
+the batch is global (``batch_size`` images per optimizer step, split over processes), the
+random draws, learning rate and EMA decay are pure functions of the step (so a resumed run
+is identical to an uninterrupted one), and EMA weights are kept apart from the online
+weights, saved in the model folder, and used for samples and export.
+
+- ``run_folder.py``  RUN/config.yaml, the resume state, metrics.jsonl;
+- ``data.py``        records, validation split, channel names, condition table;
+- ``step.py``        one optimizer step (:class:`TrainStep`), learning rate, EMA decay;
+- ``loop.py``        the loop: logging, samples, validation loss, checkpoints, Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from phendiff.config import TrainConfig
+from phendiff.data.normalize import Normalizer
+from phendiff.errors import PhendiffError
+from phendiff.model.unet import ConditionalUNet, count_parameters
+from phendiff.train.data import load_data
+from phendiff.train.loop import State, TrainingLoop, sigint_requests_stop
+from phendiff.train.run_folder import (
+    RUN_CONFIG,
+    TRAINING,
+    check_run_folder,
+    load_checkpoint,
+    read_run_config,
+    resume_config,
+    trim_metrics,
+    write_run_config,
+)
+from phendiff.train.step import TrainStep, autocast_dtype, ema_decay, learning_rate
+
+__all__ = [
+    "RUN_CONFIG",
+    "TrainStep",
+    "autocast_dtype",
+    "ema_decay",
+    "learning_rate",
+    "read_run_config",
+    "resume_config",
+    "train",
+]
+
+log = logging.getLogger(__name__)
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    config: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[int], bool | None] | None = None,
+) -> Path:
+    """Train (or resume) a model on the screen at ``data``; returns ``out/model``.
+
+    ``on_step(step)`` is called after every optimizer step; returning True stops the run as
+    Ctrl-C does (checkpoint, then return). Raises :class:`PhendiffError` on bad input before
+    anything is written.
+    """
+    from accelerate import Accelerator
+
+    out = Path(out)
+    data = Path(data)
+    check_run_folder(out, data, config, resume)
+    # mixed precision is ours (autocast_dtype): accelerate's is a process-wide singleton that
+    # cannot change between two runs in one Python session
+    # cpu=True without CUDA lets torchrun-style launches (``accelerate launch --multi_gpu``)
+    # form a gloo process group of CPU workers
+    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())
+    main = accelerator.is_main_process
+    if config.batch_size % accelerator.num_processes:
+        raise PhendiffError(
+            f"batch_size={config.batch_size} is not divisible by {accelerator.num_processes} "
+            "processes; choose a multiple of the number of processes"
+        )
+
+    images, val_images, table, channels = load_data(data, config, progress and main)
+    model_config = dataclasses.replace(config.model, channel_names=channels)
+    config = dataclasses.replace(config, model=model_config)
+
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    # on the device before the optimizer exists, so resumed AdamW state lands there too
+    network = ConditionalUNet(model_config, len(table)).to(accelerator.device)
+    ema = ConditionalUNet(model_config, len(table)).requires_grad_(False).to(accelerator.device)
+    ema.load_state_dict(network.state_dict())
+    optimizer = torch.optim.AdamW(
+        network.parameters(),
+        lr=config.learning_rate,
+        betas=config.adam_betas,
+        weight_decay=config.weight_decay,
+    )
+    state = State()
+    normalizer: Normalizer
+    if resume and (out / "model" / TRAINING / "state.json").exists():
+        normalizer, state.step, state.images_seen = load_checkpoint(
+            out / "model", network, ema, optimizer, table
+        )
+    else:
+        normalizer = Normalizer.fit(images.images, percentiles=config.percentiles, seed=config.seed)
+    if main:
+        write_run_config(out, data, config)
+        trim_metrics(out / "metrics.jsonl", state.step)
+        log.info(
+            "training %s (%d parameters) on %d images, %d conditions, %d process(es)",
+            model_config.preset,
+            count_parameters(network),
+            len(images),
+            len(table),
+            accelerator.num_processes,
+        )
+    network, optimizer = accelerator.prepare(network, optimizer)
+
+    loop = TrainingLoop(
+        config, accelerator, network, ema, optimizer, images, val_images, table, normalizer, out,
+        state,
+    )  # fmt: skip
+    with sigint_requests_stop(state):
+        loop.run(progress and main, on_step)
+    return out / "model"

@@ -1,0 +1,150 @@
+"""The run folder of ``phendiff train``: its configuration, resume state and metrics log.
+
+``RUN/config.yaml`` holds the resolved configuration and the data path; ``RUN/model/`` a model
+folder (:mod:`phendiff.model.checkpoint`) with ``training/`` inside it: the online weights,
+the AdamW state and the step count that ``--resume`` continues from; ``RUN/metrics.jsonl``
+one JSON row per logging interval.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from phendiff.conditions import ConditionTable
+from phendiff.config import TrainConfig, dump_yaml, from_dict, to_dict
+from phendiff.data.atomic import write_text
+from phendiff.data.normalize import Normalizer
+from phendiff.errors import PhendiffError
+from phendiff.model.checkpoint import load_model
+
+RUN_CONFIG = "config.yaml"
+TRAINING = "training"
+# options that may change when a run is resumed: they do not change what a step computes
+RESUMABLE = {"steps", "log_every", "checkpoint_every", "sample_every", "sample_steps"}
+
+
+def check_run_folder(out: Path, data: Path, config: TrainConfig, resume: bool) -> None:
+    """Refuse to mix runs: a used --out needs --resume, and --resume needs the same run."""
+    saved = out / RUN_CONFIG
+    if not resume:
+        if saved.exists():
+            raise PhendiffError(
+                f"{out} already holds a training run; pass --resume to continue it, or choose "
+                "another --out"
+            )
+        if out.exists() and any(out.iterdir()):
+            raise PhendiffError(f"{out} exists and is not empty; choose a new --out folder")
+        return
+    if not saved.exists():
+        raise PhendiffError(
+            f"--resume: {out} holds no training run ({RUN_CONFIG} is missing); "
+            "drop --resume to start one"
+        )
+    previous = read_run_config(out)
+    if Path(previous["data"]).resolve() != data.resolve():
+        raise PhendiffError(
+            f"--resume: {out} was trained on {previous['data']}, not {data}; "
+            "resume with the same data or choose another --out"
+        )
+    old, new = previous["train"], to_dict(config)
+    old["model"].pop("channel_names", None)
+    new["model"].pop("channel_names", None)
+    changed = sorted(k for k in new if k not in RESUMABLE and new[k] != old.get(k))
+    if changed:
+        raise PhendiffError(
+            f"--resume: {out} was trained with different options ({', '.join(changed)}); only "
+            f"{', '.join(sorted(RESUMABLE))} may change on resume"
+        )
+
+
+def read_run_config(out: str | Path) -> dict[str, Any]:
+    """``{"data": path, "train": TrainConfig as dict}`` from a run folder."""
+    import yaml
+
+    path = Path(out) / RUN_CONFIG
+    try:
+        saved = yaml.safe_load(path.read_text())
+        from_dict(TrainConfig, saved["train"], str(path))
+        return saved
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise PhendiffError(f"{path}: not a readable phendiff run configuration ({exc})") from None
+
+
+def resume_config(out: str | Path, overrides: dict[str, Any]) -> TrainConfig:
+    """The configuration of the run in ``out``, with ``overrides`` applied (for --resume)."""
+    saved = read_run_config(out)["train"]
+    model_overrides = overrides.pop("model", {})
+    saved["model"].update(model_overrides)
+    saved.update(overrides)
+    return from_dict(TrainConfig, saved, f"{Path(out) / RUN_CONFIG}")
+
+
+def write_run_config(out: Path, data: Path, config: TrainConfig) -> None:
+    """Write ``out/config.yaml``: the data path and the resolved configuration."""
+    from phendiff import __version__
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = f"# written by phendiff {__version__}\n" + dump_yaml(
+        {"data": str(data), "train": to_dict(config)}
+    )
+    write_text(out / RUN_CONFIG, text)
+
+
+def save_training_state(folder: Path, online: torch.nn.Module, optimizer, training: dict) -> None:
+    """Write the resume state into ``folder`` (new): online weights, AdamW state, step count."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in online.state_dict().items()},
+        folder / "online.safetensors",
+    )
+    names = {id(p): n for n, p in online.named_parameters()}
+    tensors: dict[str, torch.Tensor] = {}
+    for p, s in optimizer.state.items():
+        for key, value in s.items():
+            tensors[f"{names[id(p)]}::{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    save_file(tensors, folder / "optimizer.safetensors")
+    (folder / "state.json").write_text(json.dumps(training, indent=2) + "\n")
+
+
+def load_checkpoint(
+    folder: Path, network, ema, optimizer, table: ConditionTable
+) -> tuple[Normalizer, int, int]:
+    """Restore a run's weights and optimizer in place; returns (normalizer, step, images seen).
+
+    ``folder`` is the run's model folder; its conditions must be ``table``.
+    """
+    from safetensors.torch import load_file
+
+    model = load_model(folder)
+    if model.conditions != table:
+        raise PhendiffError(
+            f"--resume: the checkpoint's conditions ({', '.join(model.conditions.names)}) "
+            f"differ from the data's ({', '.join(table.names)})"
+        )
+    ema.load_state_dict(model.network.state_dict())
+    network.load_state_dict(load_file(folder / TRAINING / "online.safetensors"))
+    saved = load_file(folder / TRAINING / "optimizer.safetensors")
+    opt_state = optimizer.state_dict()
+    index = {n: i for i, (n, _) in enumerate(network.named_parameters())}
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in saved.items():
+        name, field = key.split("::")
+        per_param.setdefault(index[name], {})[field] = value
+    opt_state["state"] = per_param
+    optimizer.load_state_dict(opt_state)
+    info = json.loads((folder / TRAINING / "state.json").read_text())
+    return model.normalizer, int(info["steps"]), int(info["images_seen"])
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """Drop log rows past the checkpoint being resumed (they will be recomputed)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    write_text(path, "".join(r + "\n" for r in rows))

@@ -1,0 +1,94 @@
+"""Invert once, generate for every target: translation of a batch in normalised units.
+
+:func:`translate_normalized` is the heart of ``phendiff translate``: each image of a batch is
+mapped to its latent under its own condition once (``options.inversion``: exact residual
+inversion, BDIA or plain DDIM), regenerated under its own condition (the reconstruction) and
+under every target, several targets side by side in one network batch. Everything is
+float64 and deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from phendiff.config import TranslateOptions
+from phendiff.diffusion import bdia, ddim, exact, guidance
+from phendiff.diffusion.denoiser import Denoiser
+from phendiff.diffusion.schedule import steps_down, steps_up, timestep_grid
+
+# (invert, generate) of each --inversion
+SCHEMES = {
+    "exact": (exact.invert, exact.generate),
+    "bdia": (bdia.invert, bdia.generate),
+    "ddim": (ddim.invert, ddim.generate),
+}
+
+
+def translate_normalized(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    source_labels: torch.Tensor,
+    target_labels: Sequence[int],
+    null_label: int,
+    options: TranslateOptions,
+    progress: Callable | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Invert x once under its own labels; return (reconstruction, [one output per target]).
+
+    Parameters
+    ----------
+    denoiser : the model's denoiser (:func:`phendiff.translate.model_denoiser`).
+    x : (N, C, Y, X) float64 images in normalised units.
+    source_labels : (N,) long, each image's own condition.
+    target_labels : labels to generate under, in order (a label equal to an image's own
+        returns its reconstruction).
+    null_label : the model's "no condition" label (classifier-free guidance).
+    options : steps, inversion, guidance, depth, network batch and clip.
+
+    Returns
+    -------
+    reconstruction : (N, C, Y, X) float64; outputs : one (N, C, Y, X) float64 per target.
+    """
+    T = len(denoiser.alpha_bar)
+    levels = timestep_grid(options.steps, T, options.depth)
+    up, down = steps_up(levels), steps_down(levels)
+    invert, generate = SCHEMES[options.inversion]
+    latent = invert(denoiser, x, source_labels, up, progress=progress)
+    # the reconstruction runs on exactly the batch of the inversion: the network must return
+    # bit-identical outputs for the round trip to be exact, and results can depend on batch size
+    recon = generate(denoiser, latent, source_labels, down)
+
+    def guided(k: int) -> Denoiser:  # the denoiser for k targets side by side
+        if options.guidance_kind == "cfg":
+            return guidance.classifier_free(denoiser, null_label, options.guidance)
+        return guidance.source_relative(denoiser, _tiled(source_labels, k), options.guidance)
+
+    pending = [t for t in dict.fromkeys(target_labels) if options.clip is not None
+               or not bool((source_labels == t).all())]  # fmt: skip
+    generated: dict[int, torch.Tensor] = {}
+    n = len(source_labels)
+    per_call = max(1, options.network_batch // n)
+    for start in range(0, len(pending), per_call):
+        chunk = pending[start : start + per_call]  # several targets in one network batch
+        labels = torch.tensor(chunk).repeat_interleave(n)  # target-major rows
+        out = generate(guided(len(chunk)), _tiled(latent, len(chunk)), labels, down,
+                       clip=options.clip)  # fmt: skip
+        generated.update(zip(chunk, out.split(n), strict=True))
+    outputs = []
+    for label in target_labels:
+        out = generated.get(label, recon)
+        same = source_labels == label  # rows whose target is their own condition
+        if options.clip is None and same.any() and not same.all():
+            out = torch.where(same[:, None, None, None], recon, out)
+        outputs.append(out)
+    return recon, outputs
+
+
+def _tiled(x, k: int):
+    """x (or every tensor of a latent tuple) repeated k times along the batch, target-major."""
+    if isinstance(x, torch.Tensor):
+        return x.repeat(k, *([1] * (x.dim() - 1)))
+    tiled = (_tiled(v, k) for v in x)
+    return type(x)(*tiled) if hasattr(x, "_fields") else tuple(tiled)
