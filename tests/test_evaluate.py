@@ -6,7 +6,7 @@ import pytest
 
 from phendiff.cli import main
 from phendiff.errors import PhendiffError
-from phendiff.evaluate.run import channel_role, feature_scale
+from phendiff.evaluate.inputs import channel_role, feature_scale
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_feature_scale_and_channel_roles():
 
 
 def test_reconstruction_metrics_and_laplacian_energy_on_hand_made_arrays():
-    from phendiff.evaluate.reconstruction import laplacian_energy, reconstruction_metrics
+    from phendiff.translate.metrics import laplacian_energy, reconstruction_metrics
 
     x = np.zeros((2, 3, 4))
     m = reconstruction_metrics(x, x + 0.5)  # 24 values off by 0.5

