@@ -72,6 +72,7 @@ def test_bad_training_inputs_get_one_line(tmp_path, capsys):
         assert not out.exists(), name  # nothing written half-way
 
 
+@pytest.mark.slow
 def test_out_holding_another_run(tmp_path, capsys):
     data = write_screen(tmp_path / "data")
     out = tmp_path / "run"
@@ -91,6 +92,7 @@ def test_out_holding_another_run(tmp_path, capsys):
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_train_resume_and_info(tmp_path, capsys):
     data = write_screen(tmp_path / "data", ("DMSO", "noc@0.3", "noc@1"))
     out = tmp_path / "run"
@@ -105,6 +107,7 @@ def test_train_resume_and_info(tmp_path, capsys):
     assert [row["name"] for row in saved] == ["DMSO", "noc@0.3", "noc@1"]
 
 
+@pytest.mark.slow
 def test_prediction_and_zero_terminal_snr_flags(tmp_path, capsys):
     data = write_screen(tmp_path / "data")
     eps = ["--prediction", "epsilon"]

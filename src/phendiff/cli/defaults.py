@@ -1,0 +1,51 @@
+"""Defaults and choices of the command line, read from the configuration dataclasses.
+
+Each option is written once, in :mod:`phendiff.config`; ``--help`` shows its default from
+there, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``cls``."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            return f.default_factory()  # type: ignore[misc]
+    raise KeyError(f"{cls.__name__} has no field {name!r}")
+
+
+def shown(value: Any) -> str:
+    """A default as a user would type it: ``none``, ``on``/``off``, ``A,B`` for tuples."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return str(value)
+
+
+def with_default(help_text: str, cls: type, name: str) -> str:
+    """``help_text`` followed by ``(default: <the dataclass default>)``."""
+    return f"{help_text} (default: {shown(default(cls, name))})".lstrip()
+
+
+def add_option(group, flag: str, cls: type, name: str, what: str, given_only: bool = False, **kw):
+    """Add ``flag`` for field ``name`` of ``cls``; its help ends with the field's default.
+
+    The argument's own default is the field's default, or None with ``given_only`` (for
+    options that a configuration file or a resumed run may also supply). Other keywords
+    (``type``, ``metavar``, ``choices``, ...) go to ``add_argument``.
+    """
+    if flag.lstrip("-").replace("-", "_") != name:
+        kw["dest"] = name
+    value = None if given_only else default(cls, name)
+    return group.add_argument(flag, default=value, help=with_default(what, cls, name), **kw)

