@@ -30,6 +30,7 @@ def test_contract_shapes_and_null_label():
     )
 
 
+@pytest.mark.slow
 def test_paper_preset_is_paper_sized():
     n = count_parameters(ConditionalUNet(ModelConfig.from_preset("paper"), 25))
     assert 60e6 < n < 90e6  # the paper's model has ~70M parameters
