@@ -1,7 +1,7 @@
 """Reconstruction error of exact (residual), BDIA and plain DDIM inversion on the demo model.
 
 Fresh synthetic DMSO fields are inverted under DMSO and regenerated under DMSO; the error is
-reported in the units of :mod:`phendiff.evaluate.reconstruction` (mean over images).
+reported in the units of :mod:`phendiff.translate.metrics` (mean over images).
 
     python benchmarks/reconstruction.py [--images 8] [--steps 10 20 50 100]
 """

@@ -2,11 +2,12 @@
 
 Each measurement runs in a fresh child process (so peak memory is its own); the methods
 alternate, and the median of ``--repeats`` runs is reported, with ratios measured in this
-one run. A phendiff step is what ``phendiff train`` does per optimizer step: forward under
-autocast, ε-loss, backward, gradient clipping, AdamW, EMA update. The "diffusers" step is
-the plain fp32 loop a diffusers user writes on the same UNet and batch (forward, loss,
-backward, AdamW). The last line is ``train_speedup=<phendiff default / diffusers fp32>`` for
-the last model measured.
+one run. A phendiff step is ``phendiff.train.TrainStep``, the very object ``phendiff train``
+calls per optimizer step: noise, timesteps and condition dropout drawn, the forward process
+and v-target, forward under autocast, loss, backward, gradient clipping, AdamW, EMA update.
+The "diffusers" step is the plain fp32 loop a diffusers user writes on the same UNet and
+batch (forward, loss, backward, AdamW). The last line is
+``train_speedup=<phendiff default / diffusers fp32>`` for the last model measured.
 
     python benchmarks/train_throughput.py                      # tiny and paper, on the CPU
     python benchmarks/train_throughput.py --models tiny --repeats 5
@@ -32,49 +33,49 @@ STEPS = {"tiny": 10, "small": 4, "paper": 2}
 def child(model: str, precision: str, batch: int, steps: int, device: str) -> dict:
     import torch
 
-    from phendiff.config import ModelConfig
+    from phendiff.config import ModelConfig, TrainConfig
     from phendiff.model.unet import ConditionalUNet, count_parameters
+    from phendiff.train import TrainStep
 
     rss0 = _rss_mb()
     torch.manual_seed(0)
-    config = ModelConfig.from_preset(model)
-    net = ConditionalUNet(config, num_conditions=13).to(device)
-    ema = ConditionalUNet(config, num_conditions=13).to(device).requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     plain = precision == "diffusers"  # the plain fp32 loop: no autocast, clipping or EMA
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "diffusers": None}[precision]
-    s = config.image_size
-    x0 = torch.randn(batch, config.in_channels, s, s, device=device)
-    noise = torch.randn_like(x0)
-    t = torch.randint(0, 1000, (batch,), device=device)
-    labels = torch.randint(0, 14, (batch,), device=device)
+    config = TrainConfig(
+        model=ModelConfig.from_preset(model),
+        batch_size=batch,
+        precision="fp32" if plain else precision,
+        steps=steps + 1,
+    )
+    m = config.model
+    net = ConditionalUNet(m, num_conditions=13).to(device)
+    ema = ConditionalUNet(m, num_conditions=13).to(device).requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate)
+    device = torch.device(device)
+    train_step = TrainStep(config, net, net, ema, opt, null_label=13, device=device)
+    s = m.image_size
+    x0 = torch.randn(batch, m.in_channels, s, s)
+    labels = torch.randint(0, 13, (batch,))
+    gen = torch.Generator().manual_seed(0)
 
-    def step() -> None:
+    def step(k: int) -> None:
         if plain:
-            loss = torch.nn.functional.mse_loss(net.unet(x0 + noise, t, labels).sample, noise)
-            loss.backward()
+            noise = torch.randn(x0.shape, generator=gen).to(device)
+            t = torch.randint(0, 1000, (batch,), generator=gen).to(device)
+            out = net.unet(x0.to(device) + noise, t, labels.to(device)).sample
+            torch.nn.functional.mse_loss(out, noise).backward()
             opt.step()
             opt.zero_grad()
             return
-        with torch.autocast(torch.device(device).type, dtype, enabled=dtype is not None):
-            out = net(x0 + noise, t, labels)
-        loss = torch.nn.functional.mse_loss(out.float(), noise)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), net.parameters(), strict=True):
-                e.lerp_(p, 0.001)
+        train_step(x0, labels, gen, k, (k + 1) * batch)
 
-    step()  # warm-up: allocator, kernels
+    step(0)  # warm-up: allocator, kernels
     _sync(device)
     tic = time.perf_counter()
-    for _ in range(steps):
-        step()
+    for k in range(1, steps + 1):
+        step(k)
     _sync(device)
     elapsed = time.perf_counter() - tic
-    if device.startswith("cuda"):
+    if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0
@@ -90,10 +91,10 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def _sync(device: str) -> None:
+def _sync(device) -> None:
     import torch
 
-    if device.startswith("cuda"):
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 
 

@@ -139,6 +139,8 @@ LADDER = [
 
 
 def run_phendiff(model, images, targets, variant: dict) -> dict:
+    import dataclasses
+
     import torch
 
     import phendiff.translate as T
@@ -151,21 +153,19 @@ def run_phendiff(model, images, targets, variant: dict) -> dict:
         batch_size=len(images),
     )
     fmt = torch.channels_last if variant.get("cl", True) else torch.contiguous_format
-    counted: list[Counted] = []
-    original = T.network_callable
-
-    def counting(model, precision):
-        counted.append(Counted(original(model, precision, memory_format=fmt)))
-        return counted[-1]
-
-    T.network_callable = counting
     calls = [[t] for t in targets] if variant.get("per_target") else [targets]
     tic = time.perf_counter()
-    results = [T.translate(model, list(images), "DMSO", c, options=options) for c in calls]
+    denoiser = T.model_denoiser(model, options.precision, memory_format=fmt)
+    counted = Counted(denoiser.network)
+    denoiser = dataclasses.replace(denoiser, network=counted)
+    results = [
+        T.translate(model, list(images), "DMSO", c, options=options, denoiser=denoiser)
+        for c in calls
+    ]
     seconds = time.perf_counter() - tic
     return {
         "seconds": seconds,
-        "evals": sum(c.images for c in counted),
+        "evals": counted.images,
         "mse": float(np.mean([m["mse"] for r in results for m in r.metrics])),
     }
 

@@ -34,9 +34,9 @@ def main() -> None:
     from phendiff.conditions import Condition
     from phendiff.data.synthetic import render_field
     from phendiff.demo import demo_model_path
-    from phendiff.evaluate.reconstruction import laplacian_energy
     from phendiff.model.checkpoint import load_model
     from phendiff.translate import TranslateOptions, translate
+    from phendiff.translate.metrics import laplacian_energy
 
     model = load_model(demo_model_path())
     size, n = model.config.image_size, args.images

@@ -23,22 +23,17 @@ import torch
 from compare_ground_truth import compare, print_comparison
 from summarize import print_agreement, screen_images
 
+from phendiff.config import EvaluateOptions
 from phendiff.data.sources import load_source
-from phendiff.diffusion import ddim
-from phendiff.diffusion.schedule import timestep_grid
-from phendiff.evaluate.run import EvaluateOptions, statistics
+from phendiff.evaluate.analyses import statistics
 from phendiff.model.checkpoint import load_model
-from phendiff.translate import network_callable
-
-BATCH = 32
+from phendiff.translate import model_denoiser, sample
 
 
 def generate(model_path: Path, heldout: Path, out: Path, steps: int) -> None:
     model = load_model(model_path)
     c = model.config
-    fn = network_callable(model, "auto")
-    alpha_bar = c.alpha_bar()
-    grid = timestep_grid(steps, c.num_train_timesteps)
+    denoiser = model_denoiser(model)
     records = list(load_source(heldout))
     first = records[0].load()
     counts = Counter(r.condition.name for r in records)
@@ -47,15 +42,7 @@ def generate(model_path: Path, heldout: Path, out: Path, steps: int) -> None:
     shape = (n, first.shape[0], c.image_size, c.image_size)
     z = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for name in counts:
-        labels = torch.full((n,), model.conditions.label(name))
-        x = torch.cat(
-            [
-                ddim.generate(
-                    fn, z[i : i + BATCH], labels[i : i + BATCH], grid, alpha_bar, c.prediction
-                )  # fmt: skip
-                for i in range(0, n, BATCH)
-            ]
-        )
+        x = sample(model, name, z, steps, denoiser=denoiser)
         images = model.normalizer.denormalize(x).numpy()
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -24,12 +24,12 @@ import torch
 
 from phendiff.data.sources import load_source
 from phendiff.data.synthetic import CHANNELS
-from phendiff.diffusion import ddim, residual
-from phendiff.diffusion.schedule import timestep_grid
+from phendiff.diffusion import ddim, exact
+from phendiff.diffusion.schedule import steps_down, steps_up, timestep_grid
 from phendiff.evaluate.features import image_table, measure_images
-from phendiff.evaluate.run import feature_scale
+from phendiff.evaluate.inputs import feature_scale
 from phendiff.model.checkpoint import load_model
-from phendiff.translate import network_callable
+from phendiff.translate import model_denoiser
 
 N, LOW = 32, 4  # fields; lowest frequencies |k_y|, |k_x| <= LOW
 
@@ -57,8 +57,7 @@ def main(
 ) -> None:
     model = load_model(model_path)
     c = model.config
-    fn = network_callable(model, "auto")
-    alpha_bar = c.alpha_bar()
+    denoiser = model_denoiser(model)
     if spacing == "quadratic":
         grid = quadratic_grid(steps, c.num_train_timesteps)
     else:
@@ -68,15 +67,15 @@ def main(
     x = torch.from_numpy(model.normalizer.normalize(raw))
     source = torch.full((len(x),), model.conditions.label("DMSO"))
     labels = torch.full((len(x),), model.conditions.label(target))
-    latent = residual.residual_invert(fn, x, source, grid, alpha_bar, c.prediction)
+    latent = exact.invert(denoiser, x, source, steps_up(grid))
     top = latent.x_top
     kurtosis = float(((top - top.mean()) / top.std()).pow(4).mean())
     power = torch.fft.fft2(top).abs().pow(2).mean(dim=(0, 1))
     k = torch.tensor([*range(LOW + 1), *range(-LOW, 0)])
     low = float(power[k][:, k].mean() / power.mean())
-    translated = residual.residual_generate(fn, latent, labels, grid, alpha_bar, c.prediction)
+    translated = exact.generate(denoiser, latent, labels, steps_down(grid))
     noise = torch.randn(top.shape, generator=torch.Generator().manual_seed(0), dtype=top.dtype)
-    drawn = ddim.generate(fn, noise, labels, grid, alpha_bar, c.prediction)
+    drawn = ddim.generate(denoiser, noise, labels, steps_down(grid))  # the same grid
     scale = feature_scale(list(raw))
     print(f"{len(x)} DMSO fields, {steps} {spacing} steps: latent kurtosis {kurtosis:.1f} "
           f"(Gaussian 3), low-frequency power {low:.1f}x the mean (white noise ~1)")  # fmt: skip

@@ -76,7 +76,7 @@ def screen_images(screen: Path, other: Path) -> pd.DataFrame:
     from phendiff.data.sources import load_source
     from phendiff.data.synthetic import CHANNELS
     from phendiff.evaluate.features import aggregate, measure_images
-    from phendiff.evaluate.run import feature_scale
+    from phendiff.evaluate.inputs import feature_scale
 
     def items(root: Path, kind: str) -> list:
         return [
@@ -103,7 +103,8 @@ def screen_agreement(screen: Path, other: Path) -> pd.DataFrame:
     For an independent real replicate, the rates are what `phendiff evaluate` would report for
     a generator whose images are new real cells.
     """
-    from phendiff.evaluate.run import EvaluateOptions, statistics
+    from phendiff.config import EvaluateOptions
+    from phendiff.evaluate.analyses import statistics
 
     return statistics(screen_images(screen, other), EvaluateOptions())["agreement"]
 
