@@ -49,3 +49,9 @@ def add_option(group, flag: str, cls: type, name: str, what: str, given_only: bo
         kw["dest"] = name
     value = None if given_only else default(cls, name)
     return group.add_argument(flag, default=value, help=with_default(what, cls, name), **kw)
+
+
+def options_from(cls: type, args: Any) -> Any:
+    """``cls`` built from the parsed ``args`` named like its fields; the others keep defaults."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in names})

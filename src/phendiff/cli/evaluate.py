@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from phendiff.cli.defaults import add_option
+from phendiff.cli.defaults import add_option, options_from
 from phendiff.config import FEATURES, EvaluateOptions
 
 
@@ -67,13 +67,7 @@ def run(args: argparse.Namespace) -> None:
     """Evaluate and print the report's path."""
     from phendiff.evaluate.analyses import evaluate
 
-    options = EvaluateOptions(
-        features=args.features,
-        fid_weights=args.fid_weights,
-        dna_channel=args.dna_channel,
-        cytoplasm_channel=args.cytoplasm_channel,
-        alpha=args.alpha,
-    )
+    options = options_from(EvaluateOptions, args)
     page = evaluate(
         args.real,
         args.translated,

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from phendiff.cli.defaults import add_option
+from phendiff.cli.defaults import add_option, options_from
 from phendiff.config import GUIDANCE_KINDS, INVERSIONS, PRECISIONS, TranslateOptions
 
 log = logging.getLogger("phendiff")
@@ -78,15 +78,7 @@ def run(args: argparse.Namespace) -> None:
     from phendiff.translate import collect_inputs, translate_files
     from phendiff.translate.files import check_out_folder
 
-    options = TranslateOptions(
-        steps=args.steps,
-        inversion=args.inversion,
-        guidance=args.guidance,
-        guidance_kind=args.guidance_kind,
-        depth=args.depth,
-        batch_size=args.batch_size,
-        precision=args.precision,
-    )
+    options = options_from(TranslateOptions, args)
     check_out_folder(args.out, args.overwrite)
     model = load_model(args.model, device=_device())
     records = collect_inputs(args.inputs, args.source)
