@@ -1,0 +1,115 @@
+"""Known effects applied to real images: objects shrunk, swollen, removed or brightened.
+
+A model's translations are only as trustworthy as a test whose answer is known. The built-in
+synthetic screen knows its answers but shares the renderer's assumptions; these functions put
+known effects into *real* images instead, object by object, from a label image of the objects
+(0 = background): :func:`scale_objects` resizes every object about its centroid (its area
+scales by ``factor²``), :func:`remove_objects` deletes some, :func:`scale_intensity` scales
+their signal above the background. Whatever an object leaves uncovered is filled with pixels
+drawn from the image's own background, so the noise and background level stay real.
+
+All functions take ``(C, Y, X)`` images (any dtype; float64 inside), a ``(Y, X)`` int label
+image and an explicit ``numpy.random.Generator``, and return ``(image, labels)`` of the same
+shapes, the labels describing the objects as they are after the effect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from phendiff.errors import PhendiffError
+
+
+def _check(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    image, labels = np.asarray(image), np.asarray(labels)
+    if image.ndim != 3 or labels.shape != image.shape[1:]:
+        raise PhendiffError(
+            f"image {image.shape} and labels {labels.shape}; expected (C, Y, X) and (Y, X)"
+        )
+    if labels.dtype.kind not in "iu" or labels.min() < 0:
+        raise PhendiffError("labels must be non-negative integers (0 = background)")
+    if not (labels == 0).any():
+        raise PhendiffError("labels cover the whole image; a background is needed to fill from")
+    return image.astype(np.float64), labels, image.dtype
+
+
+def _fill(out: np.ndarray, where: np.ndarray, image: np.ndarray, background: np.ndarray, rng):
+    """Pixels ``where`` of ``out`` get values drawn from the image's background pixels."""
+    n = int(where.sum())
+    if n:
+        picks = rng.integers(0, background.sum(), n)
+        out[:, where] = image[:, background][:, picks]
+
+
+def _restore_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(dtype)
+    return out.astype(dtype)
+
+
+def scale_objects(
+    image: np.ndarray, labels: np.ndarray, factor: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every object resized about its centroid by ``factor`` (< 1 shrinks, > 1 swells).
+
+    Pixels keep their intensities (sampled bilinearly from the original object), so an
+    object's area scales by ``factor²`` and its mean intensity stays. Swollen objects are
+    pasted in label order over their neighbours and are cut at the image border.
+    """
+    if not factor > 0:
+        raise PhendiffError(f"factor={factor}; expected > 0")
+    image, labels, dtype = _check(image, labels)
+    background = labels == 0
+    out = image.copy()
+    _fill(out, ~background, image, background, rng)
+    new_labels = np.zeros_like(labels)
+    yy, xx = np.indices(labels.shape, dtype=np.float64)
+    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        cy, cx = ndimage.center_of_mass(labels == k)
+        # the source of every output pixel: inverse scaling about the centroid
+        sy, sx = cy + (yy - cy) / factor, cx + (xx - cx) / factor
+        iy, ix = np.rint(sy).astype(int), np.rint(sx).astype(int)
+        inside = (iy >= 0) & (iy < labels.shape[0]) & (ix >= 0) & (ix < labels.shape[1])
+        mask = np.zeros_like(background)
+        mask[inside] = labels[iy[inside], ix[inside]] == k
+        for c in range(image.shape[0]):
+            out[c][mask] = ndimage.map_coordinates(image[c], [sy[mask], sx[mask]], order=1)
+        new_labels[mask] = k
+    return _restore_dtype(out, dtype), new_labels
+
+
+def remove_objects(
+    image: np.ndarray, labels: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``fraction`` of the objects (to the nearest count) replaced by background."""
+    if not 0 <= fraction <= 1:
+        raise PhendiffError(f"fraction={fraction}; expected 0 <= fraction <= 1")
+    image, labels, dtype = _check(image, labels)
+    ids = np.unique(labels[labels > 0])
+    gone = rng.choice(ids, size=int(round(fraction * len(ids))), replace=False)
+    where = np.isin(labels, gone)
+    out = image.copy()
+    _fill(out, where, image, labels == 0, rng)
+    return _restore_dtype(out, dtype), np.where(where, 0, labels)
+
+
+def scale_intensity(
+    image: np.ndarray, labels: np.ndarray, factor: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The objects' signal above the background median scaled by ``factor``, per channel.
+
+    ``rng`` is unused (the effect is deterministic) and kept for a uniform signature.
+    """
+    image, labels, dtype = _check(image, labels)
+    level = np.median(image[:, labels == 0], axis=1)[:, None]
+    out = image.copy()
+    objects = labels > 0
+    out[:, objects] = level + factor * (image[:, objects] - level)
+    return _restore_dtype(out, dtype), labels.copy()
+
+
+EFFECTS = {"scale": scale_objects, "remove": remove_objects, "intensity": scale_intensity}
