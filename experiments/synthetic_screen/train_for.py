@@ -1,0 +1,68 @@
+"""Train for a fixed wall-clock budget: a short timed probe sets the step count, then the run.
+
+The learning-rate schedule (warm-up, cosine decay to zero) needs the number of steps up
+front, so a budget in minutes is turned into steps by timing ``PROBE`` steps of the same
+configuration first; the run then stops at that many steps, or at the deadline (with a
+checkpoint, resumable with ``phendiff train ... --resume``) if the machine turns out slower.
+
+    python experiments/synthetic_screen/train_for.py DATA RUN --minutes M [--model small]
+        [--batch-size B] [--lr LR] [--precision auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+from phendiff.config import ModelConfig, TrainConfig
+from phendiff.train import train
+
+PROBE = 30
+
+
+def config_for(args: argparse.Namespace, steps: int, probe: bool = False) -> TrainConfig:
+    """The run's configuration with ``steps`` optimizer steps (a probe samples only once)."""
+    every = steps if probe else max(1, steps // 8)
+    return dataclasses.replace(
+        TrainConfig(),
+        model=ModelConfig.from_preset(args.model),
+        steps=steps,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        warmup_steps=min(200, max(1, steps // 10)),
+        precision=args.precision,
+        checkpoint_every=every,
+        sample_every=every,
+        log_every=max(1, min(50, steps // 100)),
+        sample_steps=1 if probe else TrainConfig().sample_steps,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--minutes", type=float, required=True)
+    parser.add_argument("--model", default="small", choices=["tiny", "small", "paper"])
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--precision", default="auto")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        times: list[float] = []
+        probe = config_for(args, PROBE, probe=True)
+        train(args.data, Path(tmp) / "probe", probe, progress=False,
+              on_step=lambda s: times.append(time.perf_counter()))  # fmt: skip
+    rate = (len(times) - 10) / (times[-1] - times[9])  # steps/s, the first 10 as warm-up
+    steps = max(PROBE, int(0.95 * rate * args.minutes * 60))
+    print(f"probe: {rate:.2f} steps/s -> {steps} steps for {args.minutes:g} min", flush=True)
+    deadline = time.monotonic() + args.minutes * 60
+    train(args.data, args.run, config_for(args, steps),
+          on_step=lambda s: time.monotonic() > deadline)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
