@@ -65,20 +65,27 @@ def scale_objects(
     out = image.copy()
     _fill(out, ~background, image, background, rng)
     new_labels = np.zeros_like(labels)
-    yy, xx = np.indices(labels.shape, dtype=np.float64)
-    for k, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
-            continue
-        cy, cx = ndimage.center_of_mass(labels == k)
+    boxes = ndimage.find_objects(labels)
+    ids = [k for k, box in enumerate(boxes, start=1) if box is not None]
+    for k, (cy, cx) in zip(ids, ndimage.center_of_mass(labels, labels, ids), strict=True):
+        # the window where object k lands: its box scaled about the centroid
+        window = tuple(
+            slice(max(0, int(np.floor(c + factor * (b.start - 0.5 - c))) - 1),
+                  min(n, int(np.ceil(c + factor * (b.stop - 0.5 - c))) + 2))
+            for c, b, n in zip((cy, cx), boxes[k - 1], labels.shape, strict=True)
+        )  # fmt: skip
+        yy, xx = np.mgrid[window].astype(np.float64)
         # the source of every output pixel: inverse scaling about the centroid
         sy, sx = cy + (yy - cy) / factor, cx + (xx - cx) / factor
         iy, ix = np.rint(sy).astype(int), np.rint(sx).astype(int)
         inside = (iy >= 0) & (iy < labels.shape[0]) & (ix >= 0) & (ix < labels.shape[1])
-        mask = np.zeros_like(background)
+        mask = np.zeros(yy.shape, bool)
         mask[inside] = labels[iy[inside], ix[inside]] == k
         for c in range(image.shape[0]):
-            out[c][mask] = ndimage.map_coordinates(image[c], [sy[mask], sx[mask]], order=1)
-        new_labels[mask] = k
+            out[c][window][mask] = ndimage.map_coordinates(
+                image[c], [sy[mask], sx[mask]], order=1
+            )
+        new_labels[window][mask] = k
     return _restore_dtype(out, dtype), new_labels
 
 
