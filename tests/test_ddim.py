@@ -272,3 +272,127 @@ def test_guidance_wrappers():
     eps, _ = source_relative(d, torch.tensor([0, 0]), 2.0)(x, -1, torch.tensor([1, 2]))
     assert eps[:, 0].tolist() == [2.0, 4.0]
     assert calls[-1] == 4  # both branches in one batched call
+
+
+def noised_invert(model, x, labels, grid, alpha_bar=AB, prediction="epsilon", seed=0):
+    z = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return exact.noised(D(model, prediction, alpha_bar), x, labels, steps_up(grid), z)
+
+
+def free_generate(model, latent, labels, grid, free_steps, alpha_bar=AB):
+    return exact.generate(D(model, "epsilon", alpha_bar), latent, labels, steps_down(grid),
+                          free_steps=free_steps)  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.floats(0.1, 1.0), st.integers(0, 2**31))
+def test_noised_latent_round_trips_a_nonlinear_model_on_any_grid(n, depth, seed):
+    _, model = mixture_classes()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(16, 2, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 2, (16,), generator=g)
+    grid = timestep_grid(n, 1000, depth)
+    latent = noised_invert(model, x, labels, grid, seed=seed)
+    # the states are the forward process's, in closed form, with one noise image throughout
+    z = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    a = AB[grid[-1]]
+    torch.testing.assert_close(latent.x_top, a.sqrt() * x + (1 - a).sqrt() * z)
+    torch.testing.assert_close(residual_generate(model, latent, labels, grid), x, rtol=0, atol=1e-9)
+
+
+def test_noised_without_residuals_is_ddim_from_the_noised_image():
+    # no residual at any step: SDEdit — plain DDIM from x_t = √ᾱ_t x_0 + √(1-ᾱ_t) z
+    _, model = mixture_classes()
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    labels, tgt = torch.zeros(8, dtype=torch.long), torch.ones(8, dtype=torch.long)
+    grid = timestep_grid(10, 1000, 0.6)
+    latent = noised_invert(model, x, labels, grid, seed=4)
+    want = generate(model, latent.x_top, tgt, grid)
+    torch.testing.assert_close(free_generate(model, latent, tgt, grid, free_steps=10), want)
+    # residuals only on the last k steps: the first 10 − k steps are plain DDIM
+    k = 4
+    out = free_generate(model, latent, tgt, grid, free_steps=10 - k)
+    x_k = latent.x_top
+    for t_cur, t_next in steps_down(grid)[: 10 - k]:
+        x_k = ddim.generate(D(model), x_k, tgt, [(t_cur, t_next)])
+    for (t_cur, t_next), r in zip(steps_down(grid)[10 - k :], latent.residuals[10 - k :],
+                                  strict=True):  # fmt: skip
+        x_k = ddim.generate(D(model), x_k, tgt, [(t_cur, t_next)]) + r
+    torch.testing.assert_close(out, x_k)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_noised_two_gaussians_translate_to_the_closed_form(prediction):
+    # affine ε with a label-independent slope: the residuals carry through, so the noised
+    # translation is the input plus the mean shift, whatever the noise
+    mus, model = gaussian_classes(prediction)
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0)).double() + mus[0]
+    src, tgt = torch.zeros(32, dtype=torch.long), torch.ones(32, dtype=torch.long)
+    want = mus[1] + (x - mus[0]) + AB[-1].sqrt() * (mus[0] - mus[1])
+    errors = []
+    for n in (5, 20, 100):
+        grid = timestep_grid(n)
+        latent = noised_invert(model, x, src, grid, prediction=prediction)
+        out = residual_generate(model, latent, tgt, grid, prediction=prediction)
+        errors.append((out - want).abs().max().item())
+    assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), errors
+    assert errors[-1] < 2e-3, errors
+
+
+def mixture_network(alpha_bar, prediction):
+    """:func:`mixture_classes`'s optimal network on any schedule (ᾱ = 0 included), ε or v."""
+    mus = torch.tensor([[[-1.5, 0.0], [1.5, 0.0]], [[0.0, -1.5], [0.0, 1.5]]]).double()
+    s2 = 0.3**2
+
+    def model(x, t, labels):
+        a = alpha_bar[t].view(-1, 1, 1)
+        var = a * s2 + 1 - a
+        d = x[:, None, :] - a.sqrt() * mus[labels]
+        weights = torch.softmax(-(d**2).sum(-1) / (2 * var[..., 0]), dim=1)[..., None]
+        x0 = (weights * (mus[labels] + a.sqrt() * s2 * d / var)).sum(1)  # E[x_0 | x_t]
+        a = a[:, 0]
+        eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+        return eps if prediction == "epsilon" else a.sqrt() * eps - (1 - a).sqrt() * x0
+
+    return model
+
+
+def test_fixed_point_refinement_converges_to_the_inverse_of_the_generation_step():
+    # a nonlinear model: plain DDIM inversion misses; each refinement brings the round trip
+    # closer, and refined states regenerate to the input without residuals
+    _, model = mixture_classes()
+    g = torch.Generator().manual_seed(2)
+    x = torch.tensor([[-1.5, 0.0], [1.5, 0.0]]).double()[torch.randint(0, 2, (64,), generator=g)]
+    x = x + 0.3 * torch.randn(64, 2, generator=g, dtype=torch.float64)
+    labels = torch.zeros(64, dtype=torch.long)
+    for prediction in ("epsilon", "v_prediction"):
+        ab = make_alpha_bar("linear", zero_terminal_snr=prediction == "v_prediction")
+        d = D(mixture_network(ab, prediction), prediction, ab)
+        grid = timestep_grid(10)
+        errors = []
+        for k in (0, 1, 2, 4, 8):
+            z = ddim.invert(d, x, labels, steps_up(grid), fixed_point=k)
+            back = ddim.generate(d, z, labels, steps_down(grid))
+            errors.append((back - x).norm(dim=1).mean().item())
+        assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), (prediction, errors)
+        assert errors[-1] < errors[0] / 20, (prediction, errors)
+    # with zero refinements it is plain DDIM inversion
+    torch.testing.assert_close(ddim.invert(D(model), x, labels, steps_up(grid), fixed_point=0),
+                               invert(model, x, labels, grid))  # fmt: skip
+
+
+def test_fixed_point_refinement_never_misses_more_than_plain_ddim():
+    # ε = c·x with a large c: the iteration expands instead of contracting; every image keeps
+    # its best iterate, finite, no worse than the plain DDIM step it started from
+    d = D(lambda x, t, y: 40.0 * x * (1 + 0.1 * torch.sin(x)))
+    x = torch.randn(6, 3, 4, 4, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    t_cur, t_next = 99, 199
+
+    def miss(x_next):
+        eps, x0_pred = d(x_next, t_next, None)
+        return (ddim.ddim_step(x0_pred, eps, AB[t_cur]) - x).flatten(1).norm(dim=1)
+
+    plain = ddim.invert(d, x, None, [(t_cur, t_next)])
+    refined = ddim.refine(d, x, plain, t_cur, t_next, None, iterations=6)
+    assert refined.isfinite().all()
+    assert (miss(refined) <= miss(plain)).all()

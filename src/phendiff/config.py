@@ -176,9 +176,14 @@ class TrainConfig:
             _check(getattr(self, name) >= 1, f"{name}={getattr(self, name)}; expected >= 1")
 
 
-INVERSIONS = ("exact", "bdia", "ddim")
+INVERSIONS = ("exact", "noised", "bdia", "ddim")
 PRECISIONS = ("auto", "fp32", "bf16", "fp64")
 GUIDANCE_KINDS = ("source", "cfg")
+
+
+# fixed-point refinements of each exact-inversion step by default: what the translation shows
+# of cell loss and shape (experiments/fidelity/README.md)
+FIXED_POINT = 4
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,13 @@ class TranslateOptions:
         fp32. Trajectories are float64 in every case.
     clip : bound on x̂0 in generation; None never clips.
     max_pixels : larger images are translated in tiles.
+    residual_depth : the input's per-step residuals are added to generation only below this
+        fraction of the schedule (exact and noised inversions); above it the target
+        condition's own trajectory decides. ``None``: at every level (exact round trip).
+    seed : seed of the noise of ``noised`` inversion, drawn per image from its content.
+    fixed_point : fixed-point refinements of each DDIM inversion step (one network evaluation
+        each, shared by all targets); None: ``FIXED_POINT`` with exact inversion, 0 with ddim
+        (the paper's plain inversion); BDIA takes none.
     """
 
     steps: int = 25
@@ -211,6 +223,16 @@ class TranslateOptions:
     precision: str = "auto"
     clip: float | None = None
     max_pixels: int = 1024 * 1024
+    residual_depth: float | None = None
+    seed: int = 0
+    fixed_point: int | None = None
+
+    @property
+    def refinements(self) -> int:
+        """Fixed-point refinements per inversion step that this inversion gets."""
+        if self.fixed_point is not None:
+            return self.fixed_point
+        return FIXED_POINT if self.inversion == "exact" else 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -227,6 +249,18 @@ class TranslateOptions:
             raise PhendiffError(f"guidance_kind={self.guidance_kind!r}; expected source or cfg")
         if not 0 < self.depth <= 1:
             raise PhendiffError(f"depth={self.depth}; expected 0 < depth <= 1")
+        if self.fixed_point is not None:
+            if not isinstance(self.fixed_point, int) or self.fixed_point < 0:
+                raise PhendiffError(f"fixed_point={self.fixed_point!r}; expected an integer >= 0")
+            if self.fixed_point and self.inversion == "bdia":
+                raise PhendiffError(
+                    f"fixed_point={self.fixed_point} with bdia inversion; fixed-point "
+                    "refinement applies to exact and ddim inversion — drop --fixed-point"
+                )
+        if self.residual_depth is not None and not 0 <= self.residual_depth <= 1:
+            raise PhendiffError(
+                f"residual_depth={self.residual_depth}; expected 0 <= residual_depth <= 1"
+            )
         if self.batch_size < 1:
             raise PhendiffError(f"batch_size={self.batch_size}; expected >= 1")
         if self.network_batch < 1:

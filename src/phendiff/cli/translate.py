@@ -7,7 +7,13 @@ import logging
 from pathlib import Path
 
 from phendiff.cli.defaults import add_option, options_from
-from phendiff.config import GUIDANCE_KINDS, INVERSIONS, PRECISIONS, TranslateOptions
+from phendiff.config import (
+    FIXED_POINT,
+    GUIDANCE_KINDS,
+    INVERSIONS,
+    PRECISIONS,
+    TranslateOptions,
+)
 
 log = logging.getLogger("phendiff")
 
@@ -48,9 +54,10 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("translation")
     for flag, name, what, kw in (
         ("--steps", "steps", "DDIM steps", dict(type=int, metavar="N")),
-        ("--inversion", "inversion", "exact (DDIM with per-step residuals: reconstructs the "
-         "input to round-off), bdia (exact too, but adds speckle to translations) or ddim (the "
-         "paper's plain DDIM inversion)", dict(choices=INVERSIONS)),
+        ("--inversion", "inversion", "exact (DDIM inversion refined to a fixed point, with "
+         "per-step residuals: reconstructs the input to round-off), bdia (exact too, but adds "
+         "speckle to translations) or ddim (the paper's plain DDIM inversion)",
+         dict(choices=INVERSIONS)),
         ("--guidance", "guidance", "w in ε_src + w(ε_tgt − ε_src): 1 = plain target, >1 "
          "exaggerates", dict(type=float, metavar="W")),
         ("--guidance-kind", "guidance_kind", "source-relative or classifier-free guidance",
@@ -62,6 +69,15 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         ("--batch-size", "batch_size", "images per batch", dict(type=int, metavar="B")),
     ):  # fmt: skip
         add_option(g, flag, TranslateOptions, name, what, **kw)
+    g.add_argument(
+        "--fixed-point",
+        type=int,
+        metavar="K",
+        help="fixed-point refinements of each inversion step, one network evaluation each, "
+        "shared by all targets. Unrefined, the latent keeps the image and translations keep "
+        "what the target would change (cells lost, shapes): 0 is faster and weaker "
+        f"(default: {FIXED_POINT} with exact inversion, 0 with ddim)",
+    )
     g.add_argument(
         "--channel-axis",
         type=int,

@@ -62,13 +62,65 @@ def invert(
     labels: torch.Tensor | None,
     steps: Steps,
     progress: Callable | None = None,
+    fixed_point: int = 0,
 ) -> torch.Tensor:
-    """Walk ``steps`` (pairs going up) from clean images x (N, C, Y, X) to their latent (eq. 6)."""
+    """Walk ``steps`` (pairs going up) from clean images x (N, C, Y, X) to their latent (eq. 6).
+
+    ``fixed_point`` > 0 refines each step up to that many times (one network evaluation
+    each): :func:`refine`.
+    """
     x = x.to(torch.float64)
     for t_cur, t_next in progress(steps) if progress else steps:
         # ε at the noisier level t_next, evaluated on the current x: DDIM's approximation
         eps, _ = denoiser(x, t_next, labels)
         ab_cur = denoiser.alpha_bar_at(t_cur)
         x0_pred = (x - (1 - ab_cur).sqrt() * eps) / ab_cur.sqrt()
-        x = ddim_step(x0_pred, eps, denoiser.alpha_bar_at(t_next))
+        x_next = ddim_step(x0_pred, eps, denoiser.alpha_bar_at(t_next))
+        if fixed_point:
+            x_next = refine(denoiser, x, x_next, t_cur, t_next, labels, fixed_point)
+        x = x_next
     return x
+
+
+def refine(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    x_next: torch.Tensor,
+    t_cur: int,
+    t_next: int,
+    labels: torch.Tensor | None,
+    iterations: int,
+) -> torch.Tensor:
+    """Fixed-point iterations from ``x_next`` toward the x_{t'} whose generation step lands on x.
+
+    The generation step from x_{t'} (eq. 5) lands on x_t = x when ε and x̂0 evaluated at
+    x_{t'} satisfy x = √ᾱ_t x̂0 + √(1-ᾱ_t) ε. Each iteration evaluates the network at the
+    current x_{t'}, keeps its ε and solves that equation for x̂0 where ᾱ_{t'} ≥ 1/2 (keeps
+    x̂0 and solves for ε nearer pure noise, where at ᾱ_{t'} = 0 the ε form would not move;
+    from the clean end, ᾱ_t = 1, always the ε form),
+    and steps to the new x_{t'}. The same evaluation gives the miss ‖Φ(x_{t'}) − x‖ of the
+    current iterate: an image whose miss stops falling keeps its best iterate, so an
+    iteration that does not contract (an untrained network, a step too coarse) never makes
+    the inversion worse than plain DDIM's.
+    """
+    ab_cur, ab_next = denoiser.alpha_bar_at(t_cur), denoiser.alpha_bar_at(t_next)
+    best, best_miss = x_next, None
+    active = torch.ones(len(x), dtype=torch.bool, device=x.device)
+    per_image = (-1, *([1] * (x.dim() - 1)))
+    for _ in range(iterations):
+        eps, x0_pred = denoiser(x_next, t_next, labels)
+        miss = (ddim_step(x0_pred, eps, ab_cur) - x).flatten(1).norm(dim=1)
+        if best_miss is None:
+            best_miss = miss
+        else:
+            active = active & (miss < best_miss)  # NaN compares False: stops too
+            best = torch.where(active.view(per_image), x_next, best)
+            best_miss = torch.where(active, miss, best_miss)
+        if ab_next >= 0.5 or ab_cur == 1:
+            x0_pred = (x - (1 - ab_cur).sqrt() * eps) / ab_cur.sqrt()
+        else:
+            eps = (x - ab_cur.sqrt() * x0_pred) / (1 - ab_cur).sqrt()
+        x_next = torch.where(active.view(per_image), ddim_step(x0_pred, eps, ab_next), best)
+    # the last iterate is not evaluated: kept where the misses were still falling and finite
+    finite = x_next.flatten(1).isfinite().all(dim=1)
+    return torch.where((active & finite).view(per_image), x_next, best)

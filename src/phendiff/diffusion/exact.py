@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import torch
 
-from phendiff.diffusion import ddim
+from phendiff.diffusion import ddim, forward
 from phendiff.diffusion.ddim import Steps
 from phendiff.diffusion.denoiser import Denoiser
 from phendiff.diffusion.schedule import reverse
@@ -48,29 +48,66 @@ class ExactLatent(NamedTuple):
     residuals: tuple[torch.Tensor, ...]
 
 
+def residuals(
+    denoiser: Denoiser,
+    states: list[torch.Tensor],
+    labels: torch.Tensor | None,
+    steps: Steps,
+) -> ExactLatent:
+    """The latent of a chain of states ``[x_0, x_1, ..., x_n]`` on the levels walked by ``steps``.
+
+    r_i = x_{i-1} − Φ(x_i) under ``labels``, from the deepest level down: generating from x_n
+    with these residuals lands on every state of the chain, whichever chain it is (the DDIM
+    inversion's, :func:`invert`, or the forward process's, :func:`noised`).
+    """
+    res = tuple(
+        below - ddim.generate(denoiser, above, labels, [step])
+        for step, below, above in zip(reverse(steps), states[-2::-1], states[:0:-1], strict=True)
+    )
+    return ExactLatent(states[-1], res)
+
+
 def invert(
     denoiser: Denoiser,
     x: torch.Tensor,
     labels: torch.Tensor | None,
     steps: Steps,
     progress: Callable | None = None,
+    fixed_point: int = 0,
 ) -> ExactLatent:
     """Map clean images x (N, C, Y, X) to their latent and residuals under ``labels`` (N,).
 
-    ``steps`` walk up (:func:`~phendiff.diffusion.schedule.steps_up`); generate with the
-    same intervals walked down.
+    The chain is DDIM inversion's (``fixed_point`` refinements per step, see
+    :func:`~phendiff.diffusion.ddim.invert`); ``steps`` walk up
+    (:func:`~phendiff.diffusion.schedule.steps_up`); generate with the same intervals walked
+    down.
     """
     states = [x.to(torch.float64)]
     for step in progress(steps) if progress else steps:
-        states.append(ddim.invert(denoiser, states[-1], labels, [step]))
-    # r_i = x_{i-1} − Φ(x_i), from the deepest level down
-    residuals = tuple(
-        below - ddim.generate(denoiser, above, labels, [step])
-        for step, below, above in zip(
-            reverse(steps), states[-2::-1], states[:0:-1], strict=True
-        )
-    )
-    return ExactLatent(states[-1], residuals)
+        states.append(ddim.invert(denoiser, states[-1], labels, [step], fixed_point=fixed_point))
+    return residuals(denoiser, states, labels, steps)
+
+
+def noised(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    labels: torch.Tensor | None,
+    steps: Steps,
+    noise: torch.Tensor,
+) -> ExactLatent:
+    """The latent of x on the forward process's path, x_t = √ᾱ_t x_0 + √(1-ᾱ_t) z (DDPM eq. 4).
+
+    One noise image z per image (``noise``, x's shape) at every level of ``steps`` (walking
+    up): each state is what the network saw in training at its level, so the deepest one is
+    an in-distribution start for any condition, which a DDIM-inverted latent is not (it keeps
+    the image, see ``experiments/synthetic_screen/README.md``). The states cost no network
+    evaluation; the residuals one per level.
+    """
+    x = x.to(torch.float64)
+    z = noise.to(torch.float64)
+    levels = [steps[0][0], *(t_next for _, t_next in steps)]
+    states = [forward.add_noise(x, z, denoiser.alpha_bar_at(t)) for t in levels]
+    return residuals(denoiser, states, labels, steps)
 
 
 def generate(
@@ -80,16 +117,24 @@ def generate(
     steps: Steps,
     clip: float | None = None,
     progress: Callable | None = None,
+    free_steps: int = 0,
 ) -> torch.Tensor:
     """Generate clean images from an exact latent; from plain noise x_n it is plain DDIM.
 
-    ``steps`` walk down; ``clip`` bounds x̂0 at every step (generation only; it breaks the
-    exact round trip).
+    ``steps`` walk down; the first ``free_steps`` of them (the noisiest) add no residual: the
+    model's own DDIM trajectory under ``labels`` decides there, and the residuals of the less
+    noisy steps carry the input's fine detail. With ``free_steps=0`` the round trip under the
+    inversion's labels is exact. ``clip`` bounds x̂0 at every step (generation only; it breaks
+    the exact round trip).
     """
     if not isinstance(latent, ExactLatent):
         return ddim.generate(denoiser, latent, labels, steps, clip, progress)
+    if not 0 <= free_steps <= len(steps):
+        raise ValueError(f"free_steps={free_steps}; expected 0 .. {len(steps)}")
     x = latent.x_top
     pairs = list(zip(steps, latent.residuals, strict=True))
-    for step, r in progress(pairs) if progress else pairs:
-        x = ddim.generate(denoiser, x, labels, [step], clip) + r
+    for k, (step, r) in enumerate(progress(pairs) if progress else pairs):
+        x = ddim.generate(denoiser, x, labels, [step], clip)
+        if k >= free_steps:
+            x = x + r
     return x

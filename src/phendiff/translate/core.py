@@ -9,7 +9,9 @@ float64 and deterministic.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
@@ -18,12 +20,35 @@ from phendiff.diffusion import bdia, ddim, exact, guidance
 from phendiff.diffusion.denoiser import Denoiser
 from phendiff.diffusion.schedule import steps_down, steps_up, timestep_grid
 
-# (invert, generate) of each --inversion
+# (invert, generate) of each --inversion; noised's invert also takes the noise
 SCHEMES = {
     "exact": (exact.invert, exact.generate),
+    "noised": (exact.noised, exact.generate),
     "bdia": (bdia.invert, bdia.generate),
     "ddim": (ddim.invert, ddim.generate),
 }
+
+
+def image_noise(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Standard normal noise of x's shape (N, ...), float64, one generator per image.
+
+    Each image's generator is seeded by ``seed`` and a SHA-256 of the image's own values, so
+    an image gets the same noise whatever batch it is in, and every target of one image is
+    generated from the same noise (a dose series shares its layout).
+    """
+    out = torch.empty(x.shape, dtype=torch.float64)
+    for i, image in enumerate(x):
+        digest = hashlib.sha256(image.to(torch.float64).cpu().numpy().tobytes()).digest()
+        g = torch.Generator().manual_seed(seed ^ int.from_bytes(digest[:8], "little"))
+        out[i] = torch.randn(image.shape, generator=g, dtype=torch.float64)
+    return out.to(x.device)
+
+
+def free_steps(levels: list[int], residual_depth: float | None, T: int) -> int:
+    """How many of the noisiest generation steps add no residual: those from t ≥ depth·T."""
+    if residual_depth is None:
+        return 0
+    return sum(t >= residual_depth * T for t in levels[1:])
 
 
 def translate_normalized(
@@ -34,6 +59,7 @@ def translate_normalized(
     null_label: int,
     options: TranslateOptions,
     progress: Callable | None = None,
+    noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Invert x once under its own labels; return (reconstruction, [one output per target]).
 
@@ -46,6 +72,7 @@ def translate_normalized(
         returns its reconstruction).
     null_label : the model's "no condition" label (classifier-free guidance).
     options : steps, inversion, guidance, depth, network batch and clip.
+    noise : (N, C, Y, X) noise of ``noised`` inversion; :func:`image_noise` when None.
 
     Returns
     -------
@@ -55,7 +82,15 @@ def translate_normalized(
     levels = timestep_grid(options.steps, T, options.depth)
     up, down = steps_up(levels), steps_down(levels)
     invert, generate = SCHEMES[options.inversion]
-    latent = invert(denoiser, x, source_labels, up, progress=progress)
+    if options.inversion == "noised":
+        noise = image_noise(x, options.seed) if noise is None else noise
+        latent = invert(denoiser, x, source_labels, up, noise)
+    elif options.inversion in ("exact", "ddim"):
+        latent = invert(denoiser, x, source_labels, up, progress, options.refinements)
+    else:
+        latent = invert(denoiser, x, source_labels, up, progress=progress)
+    if options.inversion in ("exact", "noised"):
+        generate = partial(generate, free_steps=free_steps(levels, options.residual_depth, T))
     # the reconstruction runs on exactly the batch of the inversion: the network must return
     # bit-identical outputs for the round trip to be exact, and results can depend on batch size
     recon = generate(denoiser, latent, source_labels, down)

@@ -166,7 +166,7 @@ def translate_files(
         meta = {
             "model": str(model.path),
             "targets": [t.name for t in target_list],
-            "options": asdict(options),
+            "options": {**asdict(options), "fixed_point": options.refinements},
             "inputs": len(records),
         }
         write_text(out / "translate.json", json.dumps(meta, indent=2) + "\n")
