@@ -39,7 +39,6 @@ from phendiff.model.checkpoint import load_model  # noqa: E402
 from phendiff.translate import model_denoiser, translate  # noqa: E402
 
 
-
 def parse_setting(text: str) -> TranslateOptions:
     """``inversion:steps[,field=value ...]`` (TranslateOptions fields) as translation options."""
     head, *fields = text.split(",")
@@ -110,8 +109,8 @@ def main() -> None:
     names = ["area", "count", *channels]
     print(f"{len(inputs)} inputs; Otsu level {level:.0f}; real ratios to real DMSO:")
     for c in targets:
-        print(f"  real {c}: " + ", ".join(f"{n} {v:.2f}" for n, v in
-                                         zip(names, real[c] / real["DMSO"], strict=True)))  # fmt: skip
+        ratios = zip(names, real[c] / real["DMSO"], strict=True)
+        print(f"  real {c}: " + ", ".join(f"{n} {v:.2f}" for n, v in ratios))
     print("| setting | NFE/target | target | " + " | ".join(names) + " | share of the real effect"
           " (" + ", ".join(names) + ") | identity | s |")
     for text in a.settings:
