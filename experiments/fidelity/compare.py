@@ -16,7 +16,9 @@ adds a target that should change nothing (a near-null dose) to the translations.
         [--settings exact:25 noised:25,depth=0.6 ...] [--n 32]
 
 A setting is ``inversion:steps`` and any TranslateOptions fields, e.g.
-``exact:25,fixed_point=2,residual_depth=0.5`` or ``noised:25,depth=0.6,guidance=1.5``.
+``exact:25,fixed_point=2,residual_depth=0.5`` or ``noised:25,depth=0.6,guidance=1.5``;
+``noise:25`` draws every target from fresh noise instead (the model alone, no input: ratios
+to DMSO drawn from the same noise; its identity column compares unrelated fields).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from measure import MIN_AREA, smooth  # noqa: E402
 from phendiff.config import TranslateOptions  # noqa: E402
 from phendiff.data.sources import load_source  # noqa: E402
 from phendiff.model.checkpoint import load_model  # noqa: E402
-from phendiff.translate import model_denoiser, translate  # noqa: E402
+from phendiff.translate import model_denoiser, sample, translate  # noqa: E402
 
 
 def parse_setting(text: str) -> TranslateOptions:
@@ -83,6 +85,17 @@ def effect_share(translated: float, real: float) -> float:
     return float(np.log(translated) / np.log(real)) if abs(np.log(real)) > 0.02 else np.nan
 
 
+def drawn(model, denoiser, inputs, targets, steps: int) -> np.ndarray:
+    """(N, T + 1, C, Y, X): each target, then DMSO, drawn by plain DDIM from one noise per field."""
+    import torch
+
+    noise = torch.randn((len(inputs), *inputs[0].shape), dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    out = [model.normalizer.denormalize(sample(model, c, noise, steps, denoiser)).numpy()
+           for c in [*targets, "DMSO"]]  # fmt: skip
+    return np.stack(out, axis=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path)
@@ -114,17 +127,23 @@ def main() -> None:
     print("| setting | NFE/target | target | " + " | ".join(names) + " | share of the real effect"
           " (" + ", ".join(names) + ") | identity | s |")
     for text in a.settings:
-        options = parse_setting(text)
         tic = time.perf_counter()
-        result = translate(model, inputs, "DMSO", targets, options, denoiser=denoiser)
+        if text.startswith("noise:"):  # the model alone: every target drawn from the same noise
+            options = parse_setting(text.replace("noise:", "ddim:"))
+            out, base_of = drawn(model, denoiser, inputs, targets, options.steps), "drawn DMSO"
+        else:
+            options = parse_setting(text)
+            result = translate(model, inputs, "DMSO", targets, options, denoiser=denoiser)
+            out, base_of = np.stack(result.translated), None  # (N, T, C, Y, X)
         seconds = time.perf_counter() - tic
-        out = np.stack(result.translated)  # (N, T, C, Y, X)
+        ref = base if base_of is None else np.nanmean(
+            [field_stats(o, level) for o in out[:, -1]], axis=0)  # fmt: skip
         nfe = options.steps * (2 if options.guidance != 1 else 1)
         for k, c in enumerate(targets):
             hits = [kept(nuclei(x, level), nuclei(o, level))
                     for x, o in zip(inputs, out[:, k], strict=True)]  # fmt: skip
             identity = sum(h for h, _ in hits) / max(1, sum(n for _, n in hits))
-            ratio = np.nanmean([field_stats(o, level) for o in out[:, k]], axis=0) / base
+            ratio = np.nanmean([field_stats(o, level) for o in out[:, k]], axis=0) / ref
             truth = real[c] / real["DMSO"]
             share = [effect_share(t, r) for t, r in zip(ratio, truth, strict=True)]
             print(f"| {text} | {nfe} | {c} | " + " | ".join(f"{v:.2f}" for v in ratio) + " | "

@@ -183,7 +183,7 @@ GUIDANCE_KINDS = ("source", "cfg")
 
 # fixed-point refinements of each exact-inversion step by default: what the translation shows
 # of cell loss and shape (experiments/fidelity/README.md)
-FIXED_POINT = 4
+FIXED_POINT = 8
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,10 @@ class TranslateOptions:
     ----------
     steps : DDIM steps of inversion and of generation (see ``benchmarks/README.md``: exact at
         any count, texture kept from 25 on).
-    inversion : ``exact`` (DDIM with per-step residuals), ``bdia``, or ``ddim`` (the paper's).
+    inversion : ``exact`` (DDIM refined to a fixed point, with per-step residuals), ``bdia``,
+        ``ddim`` (the paper's), or ``noised`` (the input noised to ``depth`` with fixed noise,
+        as SDEdit, residuals below ``residual_depth``: Python API only; cells move and
+        intensities drift, see ``experiments/fidelity/README.md``).
     guidance : w in ε_src + w (ε_tgt − ε_src); 1 is the plain target model.
     guidance_kind : ``source`` (source-relative) or ``cfg`` (classifier-free, null label).
     depth : invert to this fraction of the schedule (1 = pure noise, as the paper).

@@ -57,7 +57,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         ("--inversion", "inversion", "exact (DDIM inversion refined to a fixed point, with "
          "per-step residuals: reconstructs the input to round-off), bdia (exact too, but adds "
          "speckle to translations) or ddim (the paper's plain DDIM inversion)",
-         dict(choices=INVERSIONS)),
+         dict(choices=[i for i in INVERSIONS if i != "noised"])),
         ("--guidance", "guidance", "w in ε_src + w(ε_tgt − ε_src): 1 = plain target, >1 "
          "exaggerates", dict(type=float, metavar="W")),
         ("--guidance-kind", "guidance_kind", "source-relative or classifier-free guidance",
