@@ -26,6 +26,14 @@ that of real images). The residual correction is a one-step scheme and has no su
 
 The cost is one more sweep of network evaluations at inversion (the residual pass: one
 evaluation per level, like a generation) and the memory of one residual image per level.
+
+Why the chain is refined (``fixed_point``, the default in ``phendiff translate``): the
+residuals make any chain round-trip, but what a translation can change is decided by the
+deepest state. Plain DDIM inversion's keeps the image (heavy-tailed, with excess power at low
+frequencies), and from it the target's trajectory keeps the input's cells, their size and
+shape; refining each step to the state whose generation step lands on the chain makes the
+latent the model's own, residuals small, and the target's change of geometry shows
+(``experiments/fidelity/README.md``).
 """
 
 from __future__ import annotations
