@@ -421,6 +421,8 @@ def test_fixed_point_defaults_and_errors():
 def test_translate_refines_every_inversion_step(model, dmso):
     # network evaluations of one translation to one other target, 4 steps, K refinements:
     # inversion 4 (1 + K), residual pass 4, reconstruction 4, the target 4
+    from dataclasses import replace
+
     from phendiff.translate import model_denoiser
 
     base = model_denoiser(model, "fp32")
@@ -429,8 +431,6 @@ def test_translate_refines_every_inversion_step(model, dmso):
     def counting(x, t, labels):
         calls.append(int(t[0]))
         return base.network(x, t, labels)
-
-    from dataclasses import replace
 
     spy = replace(base, network=counting)
     for k in (0, 3):
