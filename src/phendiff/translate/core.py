@@ -45,7 +45,7 @@ def image_noise(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def free_steps(levels: list[int], residual_depth: float | None, T: int) -> int:
-    """How many of the noisiest generation steps add no residual: those from t ≥ depth·T."""
+    """How many of the noisiest generation steps add no residual (from t ≥ residual_depth·T)."""
     if residual_depth is None:
         return 0
     return sum(t >= residual_depth * T for t in levels[1:])
