@@ -59,7 +59,6 @@ def translate_normalized(
     null_label: int,
     options: TranslateOptions,
     progress: Callable | None = None,
-    noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Invert x once under its own labels; return (reconstruction, [one output per target]).
 
@@ -72,7 +71,6 @@ def translate_normalized(
         returns its reconstruction).
     null_label : the model's "no condition" label (classifier-free guidance).
     options : steps, inversion, guidance, depth, network batch and clip.
-    noise : (N, C, Y, X) noise of ``noised`` inversion; :func:`image_noise` when None.
 
     Returns
     -------
@@ -83,8 +81,7 @@ def translate_normalized(
     up, down = steps_up(levels), steps_down(levels)
     invert, generate = SCHEMES[options.inversion]
     if options.inversion == "noised":
-        noise = image_noise(x, options.seed) if noise is None else noise
-        latent = invert(denoiser, x, source_labels, up, noise)
+        latent = invert(denoiser, x, source_labels, up, image_noise(x, options.seed))
     elif options.inversion in ("exact", "ddim"):
         latent = invert(denoiser, x, source_labels, up, progress, options.refinements)
     else:
