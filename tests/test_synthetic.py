@@ -314,8 +314,18 @@ def test_generate_screen_refuses_to_overwrite_unless_asked(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["screen"]  # no temporary left
 
     assert generate_screen(out, per_condition=1, overwrite=True, progress=False) == out
-    assert not (out / "precious.txt").exists() and (out / "manifest.csv").exists()
+    # overwrite writes the screen's files and never removes anyone else's
+    assert (out / "precious.txt").read_text() == "keep me" and (out / "manifest.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["screen"]
+    first = {p for p in out.rglob("*.tif")}
+    # a smaller rerun removes the fields the first one wrote and this one does not
+    generate_screen(out, per_condition=1, size=32, overwrite=True, progress=False)
+    assert {p for p in out.rglob("*.tif")} == first  # same names, rewritten
+    (out / "DMSO" / "notes.txt").write_text("mine")
+    generate_screen(out, per_condition=2, size=32, overwrite=True, progress=False)
+    generate_screen(out, per_condition=1, size=32, overwrite=True, progress=False)
+    assert {p for p in out.rglob("*.tif")} == first
+    assert (out / "DMSO" / "notes.txt").read_text() == "mine"
 
 
 def test_generate_screen_writes_into_an_empty_existing_folder(tmp_path):

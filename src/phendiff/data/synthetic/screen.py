@@ -11,7 +11,8 @@ import numpy as np
 
 from phendiff.conditions import Condition
 from phendiff.config import SynthOptions
-from phendiff.data.atomic import atomic_write, replace_folder, write_text
+from phendiff.data.atomic import atomic_write, write_text
+from phendiff.data.outputs import output_folder
 from phendiff.data.synthetic.render import _check_int, render_field
 from phendiff.data.synthetic.truth import (
     _REFERENCE_SIZE,
@@ -21,7 +22,6 @@ from phendiff.data.synthetic.truth import (
     screen_conditions,
     true_parameters,
 )
-from phendiff.errors import PhendiffError
 
 _PLATES = 4
 _WELLS = [f"{row}{col:02d}" for row in "ABCDEFGH" for col in range(1, 13)]
@@ -100,8 +100,8 @@ def generate_screen(
     Parameters
     ----------
     out : str or Path
-        Folder to create. It is built as a hidden sibling ``.<name>.tmp-<random>`` and swapped
-        in at the end (:func:`phendiff.data.atomic.replace_folder`), so an interrupted run never
+        Folder to write. The screen is built in a hidden sibling ``.<name>.tmp-<random>`` and
+        moved in at the end (:mod:`phendiff.data.outputs`), so an interrupted run never
         leaves a half-written screen.
     per_condition : int, default 64
         Fields per condition (≥ 1), spread over 4 plates and several wells per plate.
@@ -111,7 +111,8 @@ def generate_screen(
         Field ``f`` of condition ``k`` (index in :func:`screen_conditions`) is rendered from
         ``numpy.random.default_rng([seed, k, f])``, independent of generation order.
     overwrite : bool, default False
-        Replace an existing non-empty ``out``; otherwise that is an error.
+        Write into a non-empty ``out``: the screen's files replace those of the same name and
+        those a previous ``synth`` recorded there are removed; nothing else is touched.
     progress : bool, default True
         Show a tqdm progress bar.
 
@@ -128,14 +129,8 @@ def generate_screen(
     size = _check_int("size", size, 32)
     seed = _check_int("seed", seed, 0)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise PhendiffError(f"{out} is a file; expected a folder to write the screen into")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise PhendiffError(
-            f"{out} already exists and is not empty; pass overwrite=True (--overwrite) to "
-            "replace it, or choose another folder"
-        )
-    replace_folder(out, lambda tmp: _write_screen(tmp, per_condition, size, seed, progress))
+    with output_folder(out, "synth", overwrite) as stage:
+        _write_screen(stage, per_condition, size, seed, progress)
     return out
 
 
