@@ -4,7 +4,8 @@ One module per command (``synth``, ``train``, ``translate``, ``evaluate``, ``inf
 each with ``add_parser(subparsers, common)`` and ``run(args)``. Defaults and choices come
 from :mod:`phendiff.config` (see :mod:`phendiff.cli.defaults`). Heavy imports (torch,
 diffusers) happen inside ``run`` so ``phendiff --help`` is instant. Errors a user can fix are
-printed as one line (no traceback) with exit status 2.
+printed as one line (no traceback) with exit status 2, and so is any operating-system
+error (read-only folder, full disk, missing path): the path, what failed, what to do.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import sys
 
 from phendiff.cli import demo, evaluate, info, synth, train, translate
-from phendiff.errors import PhendiffError
+from phendiff.errors import PhendiffError, describe_os_error
 
 COMMANDS = (synth, train, translate, evaluate, info, demo)
 
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except PhendiffError as exc:
         print(f"phendiff {args.command}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        print(f"phendiff {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("phendiff: interrupted", file=sys.stderr)
