@@ -75,6 +75,21 @@ def test_targets_batched_together_match_one_at_a_time(model, dmso):
             np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=0, atol=2)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_translations_do_not_depend_on_the_batch_size(model, dmso, precision):
+    # every network call has network_batch samples (the last one padded), so an image's
+    # translation is the same alone, in a partial batch, or split over two network calls
+    targets = ["herbimycin@3", "latrunculin@3"]
+    runs = [
+        translate(model, dmso, "DMSO", targets, TranslateOptions(
+            steps=4, batch_size=b, network_batch=4, precision=precision))
+        for b in (1, 2, 3)
+    ]  # fmt: skip
+    for run in runs[1:]:
+        for a, b in zip(runs[0].translated, run.translated, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_a_condition_the_network_cannot_tell_apart_translates_to_the_input(micro_model_dir, dmso):
     # give herbimycin@0.1 DMSO's class embedding: the network is then the same function under
     # both labels, so a translation must return the input (the reconstruction) to round-off

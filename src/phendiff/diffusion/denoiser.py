@@ -128,6 +128,31 @@ def network_callable(
     return network
 
 
+def fixed_batches(network: Network, size: int) -> Network:
+    """``network`` called on chunks of exactly ``size`` samples, the last one padded.
+
+    A network's kernels may round differently for different batch sizes (bf16 autocast on a
+    CPU: up to 1e-2 in ε), so an image's result would depend on how many others share its
+    call. With every call the same size, each sample's output depends on that sample alone
+    (its position in the chunk and the other samples do not change it), so translations do
+    not depend on the batch size. Padding repeats the chunk's first sample; its outputs are
+    dropped.
+    """
+    if size < 1:
+        raise ValueError(f"size={size}; expected >= 1")
+
+    def network_in_chunks(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor):
+        outs = []
+        for start in range(0, len(x), size):
+            rows = torch.arange(start, min(start + size, len(x)))
+            filled = len(rows)
+            rows = torch.cat([rows, rows[:1].repeat(size - filled)])
+            outs.append(network(x[rows], t[rows], labels[rows])[:filled])
+        return torch.cat(outs)
+
+    return network_in_chunks
+
+
 def _is_in(module: torch.nn.Module, dtype: torch.dtype, memory_format) -> bool:
     """Whether every floating-point weight already has ``dtype`` and ``memory_format``."""
     for p in [*module.parameters(), *module.buffers()]:

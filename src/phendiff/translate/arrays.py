@@ -26,7 +26,7 @@ import torch
 from phendiff.conditions import Condition
 from phendiff.config import TranslateOptions
 from phendiff.diffusion import ddim
-from phendiff.diffusion.denoiser import Denoiser, network_callable
+from phendiff.diffusion.denoiser import Denoiser, fixed_batches, network_callable
 from phendiff.diffusion.schedule import make_alpha_bar, steps_down, timestep_grid
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import PhendiffModel
@@ -56,14 +56,20 @@ def model_denoiser(
     model: PhendiffModel,
     precision: str = "auto",
     memory_format: torch.memory_format = torch.channels_last,
+    network_batch: int | None = None,
 ) -> Denoiser:
     """The model's network wrapped once as a float64 :class:`~phendiff.diffusion.denoiser.Denoiser`.
 
     ``precision`` as in :class:`TranslateOptions`; channels-last by default (1.1–2.1× the
     throughput of the contiguous layout on the CPU, see ``benchmarks/README.md``; the layout
-    does not change what is computed). ``model.network`` itself is never modified.
+    does not change what is computed). ``network_batch``: every network call has exactly
+    this many samples (:func:`~phendiff.diffusion.denoiser.fixed_batches`), so an image's
+    result does not depend on the batch it is in; None calls the network on whatever it is
+    given. ``model.network`` itself is never modified.
     """
     network = network_callable(model.network, precision, memory_format)
+    if network_batch is not None:
+        network = fixed_batches(network, network_batch)
     alpha_bar = make_alpha_bar(**model.config.schedule_options)
     return Denoiser(network, alpha_bar, model.config.prediction)
 
@@ -89,8 +95,8 @@ def translate(
         dose series. A target equal to an image's source returns its reconstruction.
     options : how to translate (:class:`TranslateOptions`; its defaults are the CLI's).
     progress : show a progress bar.
-    denoiser : ``model_denoiser(model, options.precision)`` built once by a caller that
-        translates many batches; built here when not given.
+    denoiser : ``model_denoiser(model, options.precision, network_batch=options.network_batch)``
+        built once by a caller that translates many batches; built here when not given.
 
     Returns
     -------
@@ -109,7 +115,9 @@ def translate(
     sources = _resolve_sources(model, source, len(images))
     target_list = resolve_targets(model, targets)
     _check_images(model, images)
-    denoiser = denoiser or model_denoiser(model, options.precision)
+    denoiser = denoiser or model_denoiser(
+        model, options.precision, network_batch=options.network_batch
+    )
     result = Translation(sources, target_list)
     target_labels = [model.conditions.label(t) for t in target_list]
     groups = _batches(images, sources, options.batch_size)
@@ -119,6 +127,7 @@ def translate(
         batch = model.normalizer.normalize(raw)
         src = torch.tensor([model.conditions.label(sources[i]) for i in idx])
         recon, outs = translate_sized(denoiser, batch, src, target_labels, model, options)
+        _check_finite(recon, outs, target_list, options)
         for k, i in enumerate(idx):
             dtype = images[i].dtype
             out = np.stack([model.normalizer.to_output_dtype(o[k].numpy(), dtype) for o in outs])
@@ -130,6 +139,21 @@ def translate(
     for name in ("translated", "reconstruction", "metrics"):  # back to input order
         setattr(result, name, [v for _, v in sorted(getattr(result, name), key=lambda p: p[0])])
     return result
+
+
+def _check_finite(recon: torch.Tensor, outs, targets, options: TranslateOptions) -> None:
+    """NaN or inf never reaches a file: name where it appeared and the likely cause."""
+    named = [("the reconstruction", recon), *zip((t.name for t in targets), outs, strict=True)]
+    for name, y in named:
+        bad = int((~torch.isfinite(y)).sum())
+        if bad:
+            raise PhendiffError(
+                f"translation to {name} holds {bad} non-finite values (NaN or inf) of "
+                f"{y.numel()}; nothing was written — the model's weights or the options "
+                f"(guidance {options.guidance}, precision {options.precision}) make the "
+                "network's output non-finite: check the model folder, or retry with "
+                "--precision fp32 and guidance 1"
+            )
 
 
 def sample(
