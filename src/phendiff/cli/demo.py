@@ -29,7 +29,12 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     add_option(p, "--images", DemoOptions, "images", "DMSO fields", type=int, metavar="N")
     add_option(p, "--steps", DemoOptions, "steps", "DDIM steps", type=int, metavar="N")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty DIR: replaces the files a previous "
+        "demo wrote there; nothing else is touched",
+    )
     p.set_defaults(func=run)
 
 

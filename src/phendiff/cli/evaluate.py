@@ -59,7 +59,12 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         help="channel for cell bodies (default: actin, else tubulin)",
     )
     add_option(p, "--alpha", EvaluateOptions, "alpha", "significance level", type=float)
-    p.add_argument("--overwrite", action="store_true", help="write into a non-empty REPORT")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty REPORT: replaces the files a previous "
+        "evaluate wrote there; nothing else is touched",
+    )
     p.set_defaults(func=run)
 
 

@@ -26,7 +26,12 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
                type=int, metavar="N")  # fmt: skip
     add_option(p, "--size", SynthOptions, "size", "field side in px", type=int, metavar="PX")
     add_option(p, "--seed", SynthOptions, "seed", "random seed", type=int, metavar="S")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty OUT: replaces the files a previous "
+        "synth wrote there; nothing else is touched",
+    )
     p.set_defaults(func=run)
 
 
