@@ -4,8 +4,9 @@
 (``phendiff translate``) and :class:`EvaluateOptions` (``phendiff evaluate``) are the one
 place where options, their defaults and their choices are written: the API uses them and the
 CLI takes its defaults and ``--help`` from them. An unknown key is an error that lists the
-valid ones; every run writes its resolved configuration beside its outputs so it can be read,
-diffed and re-run. Imports nothing heavy, so ``phendiff --help`` is instant.
+valid ones, and every value is checked for its type and range (:mod:`phendiff.config_checks`);
+every run writes its resolved configuration beside its outputs so it can be read, diffed and
+re-run. Imports nothing heavy, so ``phendiff --help`` is instant.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
+from phendiff.config_checks import check_fields
 from phendiff.errors import PhendiffError
 
 C = TypeVar("C")
@@ -73,6 +75,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.zero_terminal_snr is None:  # frozen: resolved once, saved as a bool
             object.__setattr__(self, "zero_terminal_snr", self.prediction == "v_prediction")
+        check_fields(self)
         _check(
             self.image_size >= 8 and self.image_size % 2 ** (len(self.block_out_channels) - 1) == 0,
             f"image_size={self.image_size} must be >= 8 and divisible by "
@@ -151,6 +154,7 @@ class TrainConfig:
     sample_steps: int = 50
 
     def __post_init__(self) -> None:
+        check_fields(self)
         _check(self.steps >= 1, f"steps={self.steps}; expected >= 1")
         _check(self.batch_size >= 1, f"batch_size={self.batch_size}; expected >= 1")
         _check(self.learning_rate > 0, f"learning_rate={self.learning_rate}; expected > 0")
@@ -202,7 +206,8 @@ class TranslateOptions:
     guidance_kind : ``source`` (source-relative) or ``cfg`` (classifier-free, null label).
     depth : invert to this fraction of the schedule (1 = pure noise, as the paper).
     batch_size : images inverted together.
-    network_batch : most images per network call (targets are generated together).
+    network_batch : samples in every network call (targets are generated together; the last
+        call of a batch is padded), so results do not depend on ``batch_size``.
     precision : network precision; ``auto`` is bf16 autocast where the device has it, else
         fp32. Trajectories are float64 in every case.
     clip : bound on x̂0 in generation; None never clips.
@@ -222,7 +227,7 @@ class TranslateOptions:
     guidance_kind: str = "source"
     depth: float = 1.0
     batch_size: int = 8
-    network_batch: int = 32
+    network_batch: int = 8
     precision: str = "auto"
     clip: float | None = None
     max_pixels: int = 1024 * 1024
@@ -238,6 +243,7 @@ class TranslateOptions:
         return FIXED_POINT if self.inversion == "exact" else 0
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not isinstance(self.steps, int) or self.steps < 1:
             raise PhendiffError(f"steps={self.steps!r}; expected an integer >= 1 (e.g. 50)")
         if self.inversion not in INVERSIONS:
@@ -295,6 +301,7 @@ class EvaluateOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.features not in FEATURES:
             raise PhendiffError(f"features={self.features!r}; expected 'basic' or 'cp'")
 
@@ -314,6 +321,9 @@ class SynthOptions:
     size: int = 64
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -327,6 +337,9 @@ class DemoOptions:
 
     images: int = 4
     steps: int = TranslateOptions.steps
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -360,7 +373,7 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "configuration") 
         kwargs[key] = value
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, PhendiffError) as exc:
         raise PhendiffError(f"{where}: {exc}") from None
 
 
