@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -316,3 +317,43 @@ def test_read_channel_names_without_ome_metadata(tmp_path):
     png = tmp_path / "a.png"
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(png)
     assert read_channel_names(png) is None
+
+
+def _three_channel_files(folder):
+    image = (np.arange(3 * 32 * 32) % 4000).astype(np.uint16).reshape(3, 32, 32)
+    files = {"phendiff OME": write_tiff(folder / "ome.tif", image, ["DNA", "tubulin", "actin"])}
+    for name, kw in {
+        "plain": dict(photometric="minisblack"),
+        "ImageJ": dict(imagej=True),
+        "zlib": dict(photometric="minisblack", compression="zlib"),
+    }.items():
+        files[name] = folder / f"{name}.tif"
+        tifffile.imwrite(files[name], image[:, None] if name == "ImageJ" else image, **kw)
+    return image, files
+
+
+def test_a_cut_tiff_is_named_as_truncated_at_every_cut_point(tmp_path):
+    # a cut multi-channel TIFF used to come back as its first page: 1 channel, no error
+    image, files = _three_channel_files(tmp_path)
+    for name, path in files.items():
+        data = path.read_bytes()
+        for k in range(1, 40):
+            cut = tmp_path / "cut.tif"
+            cut.write_bytes(data[: len(data) * k // 40])
+            with pytest.raises(PhendiffError, match="truncated") as info:
+                read_image(cut)
+            assert "\n" not in str(info.value), (name, k)
+        np.testing.assert_array_equal(read_image(path), image)
+
+
+def test_identical_images_give_identical_files(tmp_path):
+    image = (np.arange(2 * 16 * 16) % 700).astype(np.uint16).reshape(2, 16, 16)
+    a = write_tiff(tmp_path / "a.tif", image, ["x", "y"]).read_bytes()
+    b = write_tiff(tmp_path / "b.tif", image.copy(), ["x", "y"]).read_bytes()
+    assert a == b  # the OME UUID comes from the content, not the clock
+    other = image.copy()
+    other[0, 0, 0] += 1
+    c = write_tiff(tmp_path / "c.tif", other, ["x", "y"]).read_bytes()
+    d = write_tiff(tmp_path / "d.tif", image, ["x", "z"]).read_bytes()
+    uuids = {re.search(rb"urn:uuid:[0-9a-f-]{36}", f).group() for f in (a, c, d)}
+    assert len(uuids) == 3
