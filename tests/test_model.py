@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pytest
@@ -73,6 +74,11 @@ def test_corrupt_and_foreign_folders(tmp_path):
     with pytest.raises(PhendiffError, match="not a phendiff model folder.*missing model"):
         load_model(tmp_path / "empty")
     (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(PhendiffError, match="damaged or changed"):
+        load_model(folder)
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["weights_sha256"]  # a folder from before hashes were recorded
+    (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(PhendiffError, match="cannot read weights"):
         load_model(folder)
     save_model(folder, net.state_dict(), config, TABLE, NORM)
@@ -86,3 +92,40 @@ def test_corrupt_and_foreign_folders(tmp_path):
     save_model(folder, other.state_dict(), config, TABLE, NORM)
     with pytest.raises(PhendiffError, match="weights do not match"):
         load_model(folder)
+
+
+def test_flipped_bits_in_the_weights_are_detected(tmp_path):
+    config = micro_model()
+    net = ConditionalUNet(config, len(TABLE))
+    folder = save_model(tmp_path / "m", net.state_dict(), config, TABLE, NORM)
+    path = folder / "model.safetensors"
+    original = path.read_bytes()
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["weights_sha256"] == hashlib.sha256(original).hexdigest()
+    for position in (len(original) // 2, len(original) - 1):  # inside the tensors' bytes
+        data = bytearray(original)
+        data[position] ^= 0x01  # one bit: loads as valid float32 weights, silently wrong
+        path.write_bytes(bytes(data))
+        with pytest.raises(PhendiffError, match="SHA-256 .* differs from") as info:
+            load_model(folder)
+        assert "\n" not in str(info.value)
+    path.write_bytes(original)
+    load_model(folder)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    config = micro_model()
+    state = ConditionalUNet(config, len(TABLE)).state_dict()
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name][0] = float("nan")
+    folder = save_model(tmp_path / "m", state, config, TABLE, NORM)  # hash of the NaN weights
+    with pytest.raises(PhendiffError, match=f"non-finite weights .* in {name}"):
+        load_model(folder)
+
+
+def test_the_shipped_demo_model_records_its_hash():
+    from phendiff.demo import demo_model_path
+
+    meta = json.loads((demo_model_path() / "config.json").read_text())
+    data = (demo_model_path() / "model.safetensors").read_bytes()
+    assert meta["weights_sha256"] == hashlib.sha256(data).hexdigest()

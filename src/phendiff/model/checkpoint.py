@@ -4,7 +4,8 @@ A model folder holds
 
 ``model.safetensors``  the network weights (the EMA weights of a training run), float32
 ``config.json``        format tag, :class:`~phendiff.config.ModelConfig`, the intensity
-                       normalisation, and what training produced it (steps, images seen)
+                       normalisation, what training produced it (steps, images seen), and
+                       the SHA-256 of ``model.safetensors``, checked on every load
 ``conditions.json``    the label ↔ (compound, concentration) table
 
 and, inside a training run, ``training/`` with the state needed to resume (see
@@ -14,6 +15,7 @@ sibling and swapped in, so a crash never leaves a half-written model behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +68,7 @@ def save_model(
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
+            "weights_sha256": file_sha256(tmp / WEIGHTS),
             "model": to_dict(config),
             "normalization": normalizer.to_dict(),
             "training": training or {},
@@ -134,6 +137,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Phendiff
             f"{where}: normalization has {len(normalizer.low)} channels but the "
             f"model has {config.in_channels}; the folder is inconsistent"
         )
+    check_weights(folder, meta)
     try:
         state = load_file(folder / WEIGHTS)
     except (SafetensorError, OSError) as exc:
@@ -141,6 +145,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Phendiff
             f"{folder / WEIGHTS}: cannot read weights ({exc}); the file is "
             "corrupt or not safetensors — re-export or retrain the model"
         ) from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise PhendiffError(
+            f"{folder / WEIGHTS}: non-finite weights (NaN or inf) in {bad[0]}"
+            + (f" and {len(bad) - 1} more tensors" if len(bad) > 1 else "")
+            + "; the training diverged — use an earlier checkpoint, or retrain with a lower "
+            "learning rate"
+        )
     network = ConditionalUNet(config, len(table))
     try:
         network.load_state_dict(state, strict=True)
@@ -152,6 +164,30 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Phendiff
         ) from None
     network.to(device).eval().requires_grad_(False)
     return PhendiffModel(network, config, table, normalizer, meta.get("training", {}), folder)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (weights can be gigabytes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_weights(folder: Path, meta: dict[str, Any]) -> None:
+    """The weights file must be the one ``config.json`` recorded (folders written before the
+    hash was recorded are not checked)."""
+    expected = meta.get("weights_sha256")
+    if expected is None:
+        return
+    found = file_sha256(folder / WEIGHTS)
+    if found != expected:
+        raise PhendiffError(
+            f"{folder / WEIGHTS}: damaged or changed — its SHA-256 {found[:12]}… differs from "
+            f"the {expected[:12]}… recorded in {CONFIG}; copy the model folder again, or "
+            "retrain (or --resume) to write it anew"
+        )
 
 
 def _read_json(path: Path) -> Any:
