@@ -135,10 +135,12 @@ def test_two_process_accelerate_run_ends_with_identical_weights(screen, tmp_path
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_that_resumes(screen, tmp_path):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_saves_a_checkpoint_that_resumes(screen, tmp_path, signum):
     import signal
     import time
 
+    signum = getattr(signal, signum)
     run = tmp_path / "run"
     args = [
         sys.executable,
@@ -164,10 +166,11 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(screen, tmp_path):
     while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
         assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err
-    assert "checkpoint saved" in err and "Traceback" not in err
+    assert proc.returncode == 128 + signum, err
+    assert "checkpoint saved" in err and "--resume" in err and "Traceback" not in err
+    assert f"stopped by {signum.name}" in err
     state = json.loads((run / "model" / "training" / "state.json").read_text())
     assert state["steps"] >= 2
     done = subprocess.run(

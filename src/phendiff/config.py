@@ -150,6 +150,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
+    keep_checkpoints: int = 2  # numbered checkpoints kept in RUN/checkpoints (newest first)
     sample_every: int = 500
     sample_steps: int = 50
 

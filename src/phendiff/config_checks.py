@@ -76,6 +76,7 @@ RANGES: dict[str, dict[str, Range]] = {
         "seed": NOT_NEGATIVE,
         "log_every": AT_LEAST_1,
         "checkpoint_every": AT_LEAST_1,
+        "keep_checkpoints": AT_LEAST_1,
         "sample_every": AT_LEAST_1,
         "sample_steps": AT_LEAST_1,
     },

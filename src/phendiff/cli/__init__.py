@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from phendiff.cli import demo, evaluate, info, synth, train, translate
@@ -36,9 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         print(f"phendiff {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("phendiff: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # a stopped training run has saved its checkpoint
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"phendiff {args.command}: stopped by {signum.name}", file=sys.stderr)
+        sys.exit(128 + signum)
 
 
 def build_parser() -> argparse.ArgumentParser:

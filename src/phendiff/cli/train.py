@@ -39,6 +39,7 @@ TRAIN_OPTIONS = (
     "val_fraction",
     "log_every",
     "checkpoint_every",
+    "keep_checkpoints",
     "sample_every",
 )
 
@@ -76,6 +77,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     for name, what in (
         ("log_every", "steps between rows of metrics.jsonl"),
         ("checkpoint_every", "steps between checkpoints"),
+        ("keep_checkpoints", "numbered checkpoints kept in RUN/checkpoints (the newest)"),
         ("sample_every", "steps between sample grids and validation losses"),
     ):
         flag = "--" + name.replace("_", "-")

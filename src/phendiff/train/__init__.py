@@ -9,7 +9,8 @@ weights, saved in the model folder, and used for samples and export.
 - ``run_folder.py``  RUN/config.yaml, the resume state, metrics.jsonl;
 - ``data.py``        records, validation split, channel names, condition table;
 - ``step.py``        one optimizer step (:class:`TrainStep`), learning rate, EMA decay;
-- ``loop.py``        the loop: logging, samples, validation loss, checkpoints, Ctrl-C.
+- ``checkpoints.py`` numbered checkpoints, RUN/model, finding the newest complete one;
+- ``loop.py``        the loop: logging, samples, validation loss, checkpoints, signals.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from phendiff.config import TrainConfig
 from phendiff.data.normalize import Normalizer
 from phendiff.errors import PhendiffError
 from phendiff.model.unet import ConditionalUNet, count_parameters
+from phendiff.train.checkpoints import recover
 from phendiff.train.data import load_data
-from phendiff.train.loop import State, TrainingLoop, sigint_requests_stop
+from phendiff.train.loop import State, Stopped, TrainingLoop, signals_request_stop
 from phendiff.train.run_folder import (
     RUN_CONFIG,
     TRAINING,
@@ -41,6 +43,7 @@ from phendiff.train.step import TrainStep, autocast_dtype, ema_decay, learning_r
 
 __all__ = [
     "RUN_CONFIG",
+    "Stopped",
     "TrainStep",
     "autocast_dtype",
     "ema_decay",
@@ -64,7 +67,10 @@ def train(
     """Train (or resume) a model on the screen at ``data``; returns ``out/model``.
 
     ``on_step(step)`` is called after every optimizer step; returning True stops the run as
-    Ctrl-C does (checkpoint, then return). Raises :class:`PhendiffError` on bad input before
+    Ctrl-C does (checkpoint, then return). Ctrl-C or SIGTERM checkpoint, then raise
+    :class:`Stopped`. Checkpoints go to ``out/checkpoints/step_NNNNNNN`` (the newest
+    ``config.keep_checkpoints`` are kept) and the newest is ``out/model``; ``resume``
+    continues from the newest complete one. Raises :class:`PhendiffError` on bad input before
     anything is written.
     """
     from accelerate import Accelerator
@@ -78,6 +84,7 @@ def train(
     # form a gloo process group of CPU workers
     accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
+    autocast_dtype(config.precision, accelerator.device)  # refused here, before any file
     if config.batch_size % accelerator.num_processes:
         raise PhendiffError(
             f"batch_size={config.batch_size} is not divisible by {accelerator.num_processes} "
@@ -101,6 +108,10 @@ def train(
     )
     state = State()
     normalizer: Normalizer
+    if resume:
+        if main:
+            recover(out, config.keep_checkpoints)
+        accelerator.wait_for_everyone()  # the main process restores RUN/model first
     if resume and (out / "model" / TRAINING / "state.json").exists():
         normalizer, state.step, state.images_seen = load_checkpoint(
             out / "model", network, ema, optimizer, table
@@ -124,6 +135,6 @@ def train(
         config, accelerator, network, ema, optimizer, images, val_images, table, normalizer, out,
         state,
     )  # fmt: skip
-    with sigint_requests_stop(state):
+    with signals_request_stop(state):
         loop.run(progress and main, on_step)
     return out / "model"

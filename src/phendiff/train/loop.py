@@ -5,8 +5,8 @@
   state, and a run does not depend on data-loader timing;
 - the step itself (:class:`~phendiff.train.step.TrainStep`) sets the learning rate from the
   step count and the EMA decay from the images seen;
-- the first Ctrl-C finishes the current step, saves a checkpoint and stops; every process
-  stops at the same step.
+- the first Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and stops; every
+  process stops at the same step.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from phendiff.diffusion.forward import add_noise, training_target
 from phendiff.diffusion.schedule import make_alpha_bar, steps_down, timestep_grid
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import save_model
+from phendiff.train.checkpoints import checkpoint_path, publish
 from phendiff.train.run_folder import TRAINING, save_training_state
 from phendiff.train.step import TrainStep, learning_rate
 from phendiff.translate.preview import save_grid
@@ -47,7 +48,15 @@ class State:
     step: int = 0
     images_seen: int = 0
     stop_requested: bool = False
-    interrupted: bool = False  # by Ctrl-C (SIGINT), as opposed to on_step
+    signal: signal.Signals | None = None  # SIGINT (Ctrl-C) or SIGTERM, as opposed to on_step
+
+
+class Stopped(KeyboardInterrupt):
+    """Training stopped by a signal after saving a checkpoint (exit status 128 + signal)."""
+
+    def __init__(self, signum: signal.Signals) -> None:
+        super().__init__(signum.name)
+        self.signum = signum
 
 
 def _step_rng(seed: int, step: int, rank: int) -> np.random.Generator:
@@ -113,12 +122,15 @@ class TrainingLoop:
                 bar.close()
                 self.checkpoint()
                 log.warning(
-                    "stopped at step %d; checkpoint saved in %s (continue with --resume)",
+                    "stopped at step %d%s; checkpoint saved in %s (continue with "
+                    "'phendiff train DATA --out %s --resume')",
                     state.step,
+                    f" by {state.signal.name}" if state.signal else "",
                     self.out / "model",
+                    self.out,
                 )
-                if state.interrupted:
-                    raise KeyboardInterrupt
+                if state.signal is not None:
+                    raise Stopped(state.signal)
                 return
             if state.step % config.sample_every == 0 or state.step == config.steps:
                 self.evaluate()
@@ -216,8 +228,8 @@ class TrainingLoop:
             def write_training_state(folder: Path) -> None:
                 save_training_state(folder / TRAINING, online, self.optimizer, training)
 
-            save_model(
-                self.out / "model",
+            folder = save_model(
+                checkpoint_path(self.out, self.state.step),
                 self.ema.state_dict(),
                 self.config.model,
                 self.table,
@@ -225,6 +237,7 @@ class TrainingLoop:
                 training,
                 extra=write_training_state,
             )
+            publish(folder, self.out, self.config.keep_checkpoints)
             if digests is not None and len(set(digests)) > 1:
                 raise PhendiffError(
                     f"processes ended with different weights ({digests}); the "
@@ -243,21 +256,29 @@ def _digest(module: torch.nn.Module) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def sigint_requests_stop(state: State):
-    """First Ctrl-C: finish the current step, checkpoint and stop. Second: stop at once."""
+def signals_request_stop(state: State):
+    """First Ctrl-C (SIGINT) or SIGTERM (what a scheduler sends): finish the current step,
+    checkpoint and stop. A second one: stop at once."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    caught = (signal.SIGINT, signal.SIGTERM)
 
     def handler(signum, frame):
-        state.stop_requested = state.interrupted = True
-        signal.signal(signal.SIGINT, previous)
-        log.warning("Ctrl-C: saving a checkpoint after this step (press again to abort)")
+        state.stop_requested = True
+        state.signal = signal.Signals(signum)
+        for s in caught:
+            signal.signal(s, previous[s])
+        log.warning(
+            "%s: saving a checkpoint after this step (send it again to abort)",
+            state.signal.name,
+        )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in caught}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s in caught:
+            signal.signal(s, previous[s])

@@ -1,14 +1,16 @@
 """The run folder of ``phendiff train``: its configuration, resume state and metrics log.
 
-``RUN/config.yaml`` holds the resolved configuration and the data path; ``RUN/model/`` a model
-folder (:mod:`phendiff.model.checkpoint`) with ``training/`` inside it: the online weights,
-the AdamW state and the step count that ``--resume`` continues from; ``RUN/metrics.jsonl``
-one JSON row per logging interval.
+``RUN/config.yaml`` holds the resolved configuration and the data path;
+``RUN/checkpoints/step_NNNNNNN/`` the newest checkpoints and ``RUN/model/`` the newest of
+them (:mod:`phendiff.train.checkpoints`), each a model folder (:mod:`phendiff.model.checkpoint`)
+with ``training/`` inside it: the online weights, the AdamW state and the step count that
+``--resume`` continues from; ``RUN/metrics.jsonl`` one JSON row per logging interval.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,16 @@ from phendiff.data.atomic import write_text
 from phendiff.data.normalize import Normalizer
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import load_model
+from phendiff.train.checkpoints import describe_progress, newest_checkpoint
+
+log = logging.getLogger(__name__)
 
 RUN_CONFIG = "config.yaml"
 TRAINING = "training"
 # options that may change when a run is resumed: they do not change what a step computes
-RESUMABLE = {"steps", "log_every", "checkpoint_every", "sample_every", "sample_steps"}
+RESUMABLE = {
+    "steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every", "sample_steps"
+}
 
 
 def check_run_folder(out: Path, data: Path, config: TrainConfig, resume: bool) -> None:
@@ -43,6 +50,13 @@ def check_run_folder(out: Path, data: Path, config: TrainConfig, resume: bool) -
         raise PhendiffError(
             f"--resume: {out} holds no training run ({RUN_CONFIG} is missing); "
             "drop --resume to start one"
+        )
+    progress = describe_progress(out)
+    if newest_checkpoint(out) is None and progress is not None:
+        raise PhendiffError(
+            f"--resume: {out} holds {progress} but no complete checkpoint to continue from; "
+            f"it is not restarted from step 0 — to start fresh, delete {out} or choose "
+            "another --out"
         )
     previous = read_run_config(out)
     if Path(previous["data"]).resolve() != data.resolve():
@@ -143,8 +157,27 @@ def load_checkpoint(
 
 
 def trim_metrics(path: Path, step: int) -> None:
-    """Drop log rows past the checkpoint being resumed (they will be recomputed)."""
+    """Drop log rows past the checkpoint being resumed (they will be recomputed).
+
+    A torn last line (a kill in the middle of a write) is dropped with a warning; a damaged
+    line before it is an error, since the log would lose rows silently.
+    """
     if not path.exists():
         return
-    rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    lines = path.read_text().splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+            keep = row["step"] <= step
+        except (json.JSONDecodeError, KeyError, TypeError):
+            if number == len(lines):
+                log.warning("%s: dropped a torn last line (%r)", path, line[:60])
+                break
+            raise PhendiffError(
+                f"{path}, line {number}: not a metrics row ({line[:60]!r}); repair or delete "
+                "the line, then resume again"
+            ) from None
+        if keep:
+            rows.append(line)
     write_text(path, "".join(r + "\n" for r in rows))
