@@ -152,6 +152,8 @@ CASES = [
          _precious("precious.txt"), keep=("precious.txt",)),
     Case("synth --out is a file", "synth {tmp}/precious.txt", "is a file",
          _precious("precious.txt"), keep=("precious.txt",)),
+    Case("train --out is a file", "train {screen} --out {tmp}/precious.txt --image-size 32",
+         "is a file", _precious("precious.txt"), keep=("precious.txt",)),
     Case("demo --out below a file", f"{DEMO} --out {{tmp}}/precious.txt/demo", "is a file",
          _precious("precious.txt"), keep=("precious.txt",)),
     Case("an input name that is not UTF-8", "translate {model} {tmp}/odd --source DMSO "
@@ -268,7 +270,7 @@ def test_a_run_folder_that_is_not_writable_is_refused_before_any_work(place, cap
     tmp = Path(place["tmp"])
     monkeypatch.setattr(os, "access", lambda path, mode: not str(path).startswith(str(tmp)))
     for args in (f"{TRANSLATE} --out {{tmp}}/o", "synth {tmp}/s", f"{DEMO} --out {{tmp}}/d",
-                 f"{EVALUATE} --out {{tmp}}/rep"):  # fmt: skip
+                 f"{EVALUATE} --out {{tmp}}/rep", f"{TRAIN} --steps 2"):  # fmt: skip
         code, err = _run([*args.format(**place).split(), "-q"], capsys)
         assert code == 2 and "not writable" in err and len(err.splitlines()) == 1, (args, err)
     assert sorted(p.name for p in tmp.iterdir()) == ["dmso", "field.tif", "model"]

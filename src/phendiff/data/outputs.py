@@ -68,15 +68,23 @@ def check_output_folder(
             f"{given} exists and is not empty; pass --overwrite to replace the files this "
             "command wrote there (nothing else is touched), or choose another folder"
         )
+    check_writable(out)
+    return out
+
+
+def check_writable(out: str | os.PathLike) -> None:
+    """Refuse ``out`` if it, or the nearest existing folder above it, cannot be written."""
+    out = Path(os.path.abspath(out))
+    if out.exists() and not out.is_dir():
+        raise PhendiffError(f"{out} is a file; expected a folder — pass a new folder")
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
-        raise PhendiffError(f"{existing} is a file; expected a folder to create {given} in")
+        raise PhendiffError(f"{existing} is a file; expected a folder to create {out} in")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PhendiffError(
             f"{existing}: not writable (read-only or no permission); cannot create the outputs "
-            f"in {given} — choose a writable folder"
+            f"in {out} — choose a writable folder"
         )
-    return out
 
 
 def _protected() -> dict[Path, str]:

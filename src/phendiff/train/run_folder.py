@@ -20,6 +20,7 @@ from phendiff.conditions import ConditionTable
 from phendiff.config import TrainConfig, dump_yaml, from_dict, to_dict
 from phendiff.data.atomic import write_text
 from phendiff.data.normalize import Normalizer
+from phendiff.data.outputs import check_writable
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import load_model
 from phendiff.train.checkpoints import describe_progress, newest_checkpoint
@@ -35,7 +36,11 @@ RESUMABLE = {
 
 
 def check_run_folder(out: Path, data: Path, config: TrainConfig, resume: bool) -> None:
-    """Refuse to mix runs: a used --out needs --resume, and --resume needs the same run."""
+    """Refuse to mix runs: a used --out needs --resume, and --resume needs the same run.
+
+    Also refuses, before any work, an ``out`` that is a file or cannot be written.
+    """
+    check_writable(out)
     saved = out / RUN_CONFIG
     if not resume:
         if saved.exists():
