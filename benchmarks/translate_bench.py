@@ -155,7 +155,9 @@ def run_phendiff(model, images, targets, variant: dict) -> dict:
     fmt = torch.channels_last if variant.get("cl", True) else torch.contiguous_format
     calls = [[t] for t in targets] if variant.get("per_target") else [targets]
     tic = time.perf_counter()
-    denoiser = T.model_denoiser(model, options.precision, memory_format=fmt)
+    # as the CLI: fixed-size network calls, except in the rows that model other tools
+    fixed = None if variant.get("network_batch", 0) is None else options.network_batch
+    denoiser = T.model_denoiser(model, options.precision, memory_format=fmt, network_batch=fixed)
     counted = Counted(denoiser.network)
     denoiser = dataclasses.replace(denoiser, network=counted)
     results = [

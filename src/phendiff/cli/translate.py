@@ -66,7 +66,10 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
          dict(type=float, metavar="F")),
         ("--precision", "precision", "network precision; auto: bf16 autocast where the device "
          "has it, else fp32; trajectories are float64 in every case", dict(choices=PRECISIONS)),
-        ("--batch-size", "batch_size", "images per batch", dict(type=int, metavar="B")),
+        ("--batch-size", "batch_size", "images inverted together", dict(type=int, metavar="B")),
+        ("--network-batch", "network_batch", "samples in every network call, the last one "
+         "padded, so results do not depend on --batch-size: raise it on a GPU, lower it to "
+         "save memory", dict(type=int, metavar="N")),
     ):  # fmt: skip
         add_option(g, flag, TranslateOptions, name, what, **kw)
     g.add_argument(
