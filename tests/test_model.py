@@ -123,9 +123,18 @@ def test_non_finite_weights_are_refused(tmp_path):
         load_model(folder)
 
 
-def test_the_shipped_demo_model_records_its_hash():
+def test_the_shipped_demo_model_records_its_hash(tmp_path):
+    import shutil
+
     from phendiff.demo import demo_model_path
 
     meta = json.loads((demo_model_path() / "config.json").read_text())
     data = (demo_model_path() / "model.safetensors").read_bytes()
     assert meta["weights_sha256"] == hashlib.sha256(data).hexdigest()
+    assert load_model(demo_model_path()).conditions.names[0] == "DMSO"  # hash checked, passes
+    copy = shutil.copytree(demo_model_path(), tmp_path / "demo")
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01
+    (copy / "model.safetensors").write_bytes(bytes(damaged))
+    with pytest.raises(PhendiffError, match=r"demo/model.safetensors: damaged .* SHA-256"):
+        load_model(copy)

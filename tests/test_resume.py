@@ -3,6 +3,7 @@ damaged checkpoints, torn metrics, and a resume that never restarts from step 0 
 
 import json
 import os
+import shlex
 import shutil
 import signal
 
@@ -12,8 +13,10 @@ from safetensors.torch import load_file
 
 from conftest import micro_config
 from phendiff.errors import PhendiffError
+from phendiff.model import checkpoint
 from phendiff.model.checkpoint import load_model
 from phendiff.train import Stopped, train
+from phendiff.train.checkpoints import newest_checkpoint
 
 CONFIG = micro_config(steps=6, checkpoint_every=2, keep_checkpoints=3)
 
@@ -48,7 +51,9 @@ def _steps(run):
     return load_model(run).training["steps"]
 
 
-def test_sigterm_saves_a_checkpoint_that_resumes_bit_identically(screen, tmp_path, reference):
+def test_sigterm_saves_a_checkpoint_that_resumes_bit_identically(
+    screen, tmp_path, reference, caplog
+):
     run = tmp_path / "run"
 
     def terminate(step):
@@ -61,6 +66,11 @@ def test_sigterm_saves_a_checkpoint_that_resumes_bit_identically(screen, tmp_pat
     assert info.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is given back
     assert _steps(run) == 3
+    # the message names the signal and the exact command that continues the run
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "stopped at step 3 by SIGTERM" in message
+    command = f"phendiff train {shlex.quote(str(screen))} --out {shlex.quote(str(run))} --resume"
+    assert f"'{command}'" in message
     train(screen, run, CONFIG, resume=True, progress=False)
     assert _steps(run) == 6
     _assert_same(run, reference)
@@ -162,3 +172,15 @@ def test_numbered_checkpoints_keep_the_newest(screen, tmp_path):
     assert _steps(run) == 8
     newest = run / "checkpoints" / "step_0000008" / "model.safetensors"
     assert (run / "model" / "model.safetensors").read_bytes() == newest.read_bytes()
+
+
+def test_resume_hashes_only_the_newest_complete_checkpoint(reference, monkeypatch):
+    # weights can be gigabytes: finding the checkpoint to resume must not hash every one
+    hashed = []
+    real = checkpoint.file_sha256
+    monkeypatch.setattr(checkpoint, "file_sha256", lambda path: hashed.append(path) or real(path))
+    assert sorted(p.name for p in (reference / "checkpoints").iterdir()) == [
+        "step_0000002", "step_0000004", "step_0000006"
+    ]  # fmt: skip
+    assert newest_checkpoint(reference) == (reference / "model", 6)
+    assert hashed == [reference / "model" / "model.safetensors"]

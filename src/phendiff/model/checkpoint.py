@@ -57,7 +57,30 @@ def save_model(
     training: dict[str, Any] | None = None,
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write a model folder atomically; ``extra(tmp)`` may add files (e.g. training state)."""
+    """Write a model folder atomically, recording the SHA-256 of its weights.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The model folder; an existing one is replaced (built aside, then swapped in).
+    state_dict : dict of str to torch.Tensor
+        The network's weights, stored as float32.
+    config : ModelConfig
+        The network's configuration.
+    conditions : ConditionTable
+        The label ↔ condition table.
+    normalizer : Normalizer
+        The intensity normalisation fitted on the training data.
+    training : dict, optional
+        What training produced the model (steps, images seen), stored in ``config.json``.
+    extra : callable, optional
+        ``extra(tmp)`` adds files to the folder being built (e.g. training state).
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder``.
+    """
     from safetensors.torch import save_file
 
     def write(tmp: Path) -> None:
@@ -119,7 +142,28 @@ def read_model_meta(path: str | Path) -> tuple[Path, dict[str, Any], ConditionTa
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> PhendiffModel:
-    """Load a model folder (or a training run's ``model/``) onto ``device``, in eval mode."""
+    """Load a model folder (or a training run's ``model/``) onto ``device``, in eval mode.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A model folder, or a run folder holding one in ``model/``.
+    device : str or torch.device, default "cpu"
+        Where the network goes.
+
+    Returns
+    -------
+    PhendiffModel
+        The network (eval mode, no gradients), its configuration, conditions and
+        normalisation.
+
+    Raises
+    ------
+    PhendiffError
+        A missing or foreign folder, weights whose SHA-256 differs from the one recorded in
+        ``config.json`` (damaged or changed), unreadable or non-finite weights, or weights of
+        another architecture.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -167,7 +211,18 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Phendiff
 
 
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks (weights can be gigabytes)."""
+    """Hex SHA-256 of a file, read in 1 MiB chunks (weights can be gigabytes).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits, as ``sha256sum`` prints them.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -176,8 +231,22 @@ def file_sha256(path: Path) -> str:
 
 
 def check_weights(folder: Path, meta: dict[str, Any]) -> None:
-    """The weights file must be the one ``config.json`` recorded (folders written before the
-    hash was recorded are not checked)."""
+    """The weights file must be the one ``config.json`` recorded.
+
+    Folders written before the hash was recorded (no ``weights_sha256``) are not checked.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A model folder.
+    meta : dict
+        Its ``config.json`` contents.
+
+    Raises
+    ------
+    PhendiffError
+        One line naming the file: its SHA-256 differs from the recorded one.
+    """
     expected = meta.get("weights_sha256")
     if expected is None:
         return

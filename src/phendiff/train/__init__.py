@@ -64,14 +64,41 @@ def train(
     progress: bool = True,
     on_step: Callable[[int], bool | None] | None = None,
 ) -> Path:
-    """Train (or resume) a model on the screen at ``data``; returns ``out/model``.
+    """Train (or resume) a model on the screen at ``data``.
 
-    ``on_step(step)`` is called after every optimizer step; returning True stops the run as
-    Ctrl-C does (checkpoint, then return). Ctrl-C or SIGTERM checkpoint, then raise
-    :class:`Stopped`. Checkpoints go to ``out/checkpoints/step_NNNNNNN`` (the newest
-    ``config.keep_checkpoints`` are kept) and the newest is ``out/model``; ``resume``
-    continues from the newest complete one. Raises :class:`PhendiffError` on bad input before
-    anything is written.
+    Checkpoints go to ``out/checkpoints/step_NNNNNNN`` (the newest
+    ``config.keep_checkpoints`` are kept) and the newest is also ``out/model``.
+
+    Parameters
+    ----------
+    data : str or path-like
+        The screen: a folder per condition, a manifest, or BBBC021's image table.
+    out : str or path-like
+        The run folder; new (or empty) unless ``resume``.
+    config : TrainConfig
+        The run's options (for ``resume``, the saved ones; see :func:`resume_config`).
+    resume : bool, default False
+        Continue from the newest complete checkpoint in ``out`` (numbered, ``model/``, or
+        what a kill in the middle of a checkpoint left), after cleaning leftovers. A run that
+        made progress but holds no complete checkpoint is refused, never restarted.
+    progress : bool, default True
+        Show progress bars.
+    on_step : callable, optional
+        ``on_step(step)`` after every optimizer step; returning True stops the run as Ctrl-C
+        does (checkpoint), but returns instead of raising.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out/model``, the newest model folder.
+
+    Raises
+    ------
+    PhendiffError
+        Bad input or a run folder that does not fit, before anything is written.
+    Stopped
+        After Ctrl-C (SIGINT) or SIGTERM, once the checkpoint is saved; ``signum`` says which
+        (the CLI exits with 128 + signum).
     """
     from accelerate import Accelerator
 
@@ -133,7 +160,7 @@ def train(
 
     loop = TrainingLoop(
         config, accelerator, network, ema, optimizer, images, val_images, table, normalizer, out,
-        state,
+        state, data=data,
     )  # fmt: skip
     with signals_request_stop(state):
         loop.run(progress and main, on_step)

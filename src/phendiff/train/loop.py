@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -52,7 +53,15 @@ class State:
 
 
 class Stopped(KeyboardInterrupt):
-    """Training stopped by a signal after saving a checkpoint (exit status 128 + signal)."""
+    """Training stopped by a signal after saving a checkpoint (exit status 128 + signal).
+
+    A :class:`KeyboardInterrupt`, so code that handles Ctrl-C handles SIGTERM alike.
+
+    Attributes
+    ----------
+    signum : signal.Signals
+        ``SIGINT`` (Ctrl-C) or ``SIGTERM`` (what a cluster scheduler sends).
+    """
 
     def __init__(self, signum: signal.Signals) -> None:
         super().__init__(signum.name)
@@ -79,11 +88,13 @@ class TrainingLoop:
         normalizer: Normalizer,
         out: Path,
         state: State,
+        data: Path | None = None,
     ) -> None:
         self.config, self.accelerator = config, accelerator
         self.network, self.ema, self.optimizer = network, ema, optimizer
         self.images, self.val_images, self.table = images, val_images, table
         self.normalizer, self.out, self.state = normalizer, out, state
+        self.data = data  # for the resume command in the stop message
         self.per_rank = config.batch_size // accelerator.num_processes
         online = accelerator.unwrap_model(network)
         self.step = TrainStep(
@@ -123,11 +134,12 @@ class TrainingLoop:
                 self.checkpoint()
                 log.warning(
                     "stopped at step %d%s; checkpoint saved in %s (continue with "
-                    "'phendiff train DATA --out %s --resume')",
+                    "'phendiff train %s --out %s --resume')",
                     state.step,
                     f" by {state.signal.name}" if state.signal else "",
                     self.out / "model",
-                    self.out,
+                    "DATA" if self.data is None else shlex.quote(str(self.data)),
+                    shlex.quote(str(self.out)),
                 )
                 if state.signal is not None:
                     raise Stopped(state.signal)

@@ -31,14 +31,37 @@ RUN_CONFIG = "config.yaml"
 TRAINING = "training"
 # options that may change when a run is resumed: they do not change what a step computes
 RESUMABLE = {
-    "steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every", "sample_steps"
+    "steps",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "sample_every",
+    "sample_steps",
 }
 
 
 def check_run_folder(out: Path, data: Path, config: TrainConfig, resume: bool) -> None:
     """Refuse to mix runs: a used --out needs --resume, and --resume needs the same run.
 
-    Also refuses, before any work, an ``out`` that is a file or cannot be written.
+    Runs before anything is written. Also refuses an ``out`` that is a file or cannot be
+    written, and a ``--resume`` of a run that made progress (metrics, samples) but holds no
+    complete checkpoint: such a run is never restarted from step 0.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The run folder (``--out``).
+    data : pathlib.Path
+        The screen being trained on.
+    config : TrainConfig
+        The configuration of this invocation.
+    resume : bool
+        Whether ``--resume`` was given.
+
+    Raises
+    ------
+    PhendiffError
+        One line saying what ``out`` holds and what to do.
     """
     check_writable(out)
     saved = out / RUN_CONFIG
@@ -57,7 +80,7 @@ def check_run_folder(out: Path, data: Path, config: TrainConfig, resume: bool) -
             "drop --resume to start one"
         )
     progress = describe_progress(out)
-    if newest_checkpoint(out) is None and progress is not None:
+    if progress is not None and newest_checkpoint(out) is None:
         raise PhendiffError(
             f"--resume: {out} holds {progress} but no complete checkpoint to continue from; "
             f"it is not restarted from step 0 — to start fresh, delete {out} or choose "
@@ -81,7 +104,23 @@ def check_run_folder(out: Path, data: Path, config: TrainConfig, resume: bool) -
 
 
 def read_run_config(out: str | Path) -> dict[str, Any]:
-    """``{"data": path, "train": TrainConfig as dict}`` from a run folder."""
+    """The saved configuration of the run in ``out``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        The run folder.
+
+    Returns
+    -------
+    dict
+        ``{"data": path, "train": TrainConfig as dict}``.
+
+    Raises
+    ------
+    PhendiffError
+        ``RUN/config.yaml`` is missing, unreadable or not a valid configuration.
+    """
     import yaml
 
     path = Path(out) / RUN_CONFIG
@@ -94,7 +133,21 @@ def read_run_config(out: str | Path) -> dict[str, Any]:
 
 
 def resume_config(out: str | Path, overrides: dict[str, Any]) -> TrainConfig:
-    """The configuration of the run in ``out``, with ``overrides`` applied (for --resume)."""
+    """The configuration of the run in ``out``, with ``overrides`` applied (for --resume).
+
+    Parameters
+    ----------
+    out : str or path-like
+        The run folder.
+    overrides : dict
+        TrainConfig fields given on the command line; a ``"model"`` entry holds
+        ModelConfig fields.
+
+    Returns
+    -------
+    TrainConfig
+        The saved configuration with the overrides (checked by :func:`check_run_folder`).
+    """
     saved = read_run_config(out)["train"]
     model_overrides = overrides.pop("model", {})
     saved["model"].update(model_overrides)
@@ -103,7 +156,17 @@ def resume_config(out: str | Path, overrides: dict[str, Any]) -> TrainConfig:
 
 
 def write_run_config(out: Path, data: Path, config: TrainConfig) -> None:
-    """Write ``out/config.yaml``: the data path and the resolved configuration."""
+    """Write ``out/config.yaml`` atomically: the data path and the resolved configuration.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The run folder (created if needed).
+    data : pathlib.Path
+        The screen being trained on.
+    config : TrainConfig
+        The resolved configuration (channel names filled in).
+    """
     from phendiff import __version__
 
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +177,19 @@ def write_run_config(out: Path, data: Path, config: TrainConfig) -> None:
 
 
 def save_training_state(folder: Path, online: torch.nn.Module, optimizer, training: dict) -> None:
-    """Write the resume state into ``folder`` (new): online weights, AdamW state, step count."""
+    """Write the resume state into ``folder`` (new): online weights, AdamW state, step count.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        ``training/`` inside a model folder being built (must not exist).
+    online : torch.nn.Module
+        The unwrapped online network.
+    optimizer : torch.optim.Optimizer
+        AdamW over ``online``'s parameters; its per-parameter state is stored by name.
+    training : dict
+        ``steps``, ``images_seen`` and ``processes``, written to ``state.json``.
+    """
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True)
@@ -134,9 +209,23 @@ def save_training_state(folder: Path, online: torch.nn.Module, optimizer, traini
 def load_checkpoint(
     folder: Path, network, ema, optimizer, table: ConditionTable
 ) -> tuple[Normalizer, int, int]:
-    """Restore a run's weights and optimizer in place; returns (normalizer, step, images seen).
+    """Restore a run's weights and optimizer in place.
 
-    ``folder`` is the run's model folder; its conditions must be ``table``.
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A complete checkpoint (the run's ``model/`` after :func:`~.checkpoints.recover`).
+    network, ema : torch.nn.Module
+        The online and EMA networks, filled in place.
+    optimizer : torch.optim.Optimizer
+        AdamW over ``network``'s parameters, filled in place.
+    table : ConditionTable
+        The data's conditions; the checkpoint's must be the same.
+
+    Returns
+    -------
+    tuple of (Normalizer, int, int)
+        The stored normalisation, the step and the images seen.
     """
     from safetensors.torch import load_file
 
@@ -166,6 +255,13 @@ def trim_metrics(path: Path, step: int) -> None:
 
     A torn last line (a kill in the middle of a write) is dropped with a warning; a damaged
     line before it is an error, since the log would lose rows silently.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        ``RUN/metrics.jsonl`` (nothing happens if it does not exist).
+    step : int
+        The step being resumed from; rows with a larger ``step`` are dropped.
     """
     if not path.exists():
         return
