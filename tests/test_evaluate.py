@@ -166,3 +166,46 @@ def test_reconstruction_metrics_and_laplacian_energy_on_hand_made_arrays():
     checker = np.where((yy + xx) % 2, 1.0, -1.0)  # 4·(±1) − 4·(∓1) = ±8 everywhere
     assert laplacian_energy(checker) == 64
     assert laplacian_energy(np.stack([checker, 0 * checker])) == 32
+
+
+def test_each_image_set_is_through_the_fid_network_once(screen, translated, tmp_path, monkeypatch):
+    from phendiff.evaluate import fid
+
+    real_extract = fid.extract_features
+    calls = []
+
+    def spy(extractor, images, channel_names, **kw):
+        calls.append((kw.get("desc"), len(images)))
+        return real_extract(extractor, images, channel_names, **kw)
+
+    monkeypatch.setattr(fid, "extract_features", spy)
+    out = tmp_path / "r"
+    main(["evaluate", "--real", str(screen), "--translated", str(translated), "--out", str(out),
+          "--fid-weights", "random", "-q"])  # fmt: skip
+    table = pd.read_csv(out / "tables" / "fid_kid.csv")
+    scored = table.loc[table["fid_translated"].notna(), "condition"].tolist()
+    assert scored  # the fixture has targets with enough images
+    # the copy-source set once for every target, each target's real and translated sets once;
+    # the real-vs-real floor reuses the real features (no extra call)
+    expected = ["FID features copy"] + [
+        f"FID features {kind}:{target}" for target in scored for kind in ("real", "translated")
+    ]
+    assert sorted(desc for desc, _ in calls) == sorted(expected)
+    assert table.loc[table["fid_translated"].notna(), "fid_real_split"].notna().any()
+
+
+def test_fid_weights_none_skips_fid_and_says_so(screen, translated, tmp_path, monkeypatch):
+    from phendiff.evaluate import fid
+
+    def never(*args, **kw):
+        raise AssertionError("FID network used with --fid-weights none")
+
+    monkeypatch.setattr(fid, "extract_features", never)
+    monkeypatch.setattr(fid, "load_extractor", never)
+    out = tmp_path / "r"
+    main(["evaluate", "--real", str(screen), "--translated", str(translated), "--out", str(out),
+          "--fid-weights", "none", "-q"])  # fmt: skip
+    table = pd.read_csv(out / "tables" / "fid_kid.csv")
+    assert table["note"].str.contains(r"skipped \(--fid-weights none\)").all()
+    assert "fid_translated" not in table or table["fid_translated"].isna().all()
+    assert (out / "tables" / "condition_tests.csv").is_file()

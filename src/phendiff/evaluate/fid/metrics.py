@@ -1,7 +1,9 @@
 """FID and KID on feature matrices (numpy, float64); nothing here knows about images.
 
 - :func:`fid_from_features` -- Fréchet distance between Gaussians fitted to two feature sets,
-  ``||μ1 - μ2||² + tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½)`` (Heusel et al. 2017).
+  ``||μ1 - μ2||² + tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½)`` (Heusel et al. 2017); with fewer images than
+  feature dimensions the trace comes from an ``N × M`` singular-value problem, in seconds where
+  the ``D × D`` matrix square root takes a minute at D = 2048.
 - :func:`kid_from_features` -- kernel inception distance: the unbiased MMD² estimator with
   the cubic polynomial kernel ``k(x, y) = (x·y / D + 1)³``, averaged over random subsets
   (Bińkowski et al. 2018). Unlike FID it is unbiased, so it can be compared across set sizes.
@@ -210,26 +212,75 @@ def _trace_sqrt_product_psd(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
 
 
-def fid_from_features(features1: np.ndarray, features2: np.ndarray) -> float:
+def trace_sqrt_product_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
+    """``tr((Σ1 Σ2)^½)`` of two feature sets' covariances without forming a D×D matrix.
+
+    With the centred, scaled features ``A = (f1 - μ1) / √(N1 - 1)`` (so ``Σ1 = AᵀA``) and
+    ``B`` likewise, ``Σ1 Σ2 = AᵀA BᵀB`` has the nonzero eigenvalues of
+    ``(A Bᵀ)(A Bᵀ)ᵀ``, the squared singular values of the ``N1 × N2`` matrix ``A Bᵀ``; the
+    trace of the root is their sum. Exact in float64, and an ``N1 × N2`` problem where the
+    square root of ``Σ1 Σ2`` is a ``D × D`` one.
+
+    Parameters
+    ----------
+    f1 : array (N1, D), N1 >= 2
+    f2 : array (N2, D), N2 >= 2
+
+    Returns
+    -------
+    float
+    """
+    a = (f1 - f1.mean(axis=0)) / np.sqrt(len(f1) - 1)
+    b = (f2 - f2.mean(axis=0)) / np.sqrt(len(f2) - 1)
+    return float(np.linalg.svd(a @ b.T, compute_uv=False).sum())
+
+
+FID_METHODS = ("auto", "features", "covariance", "sqrtm")
+
+
+def fid_from_features(features1: np.ndarray, features2: np.ndarray, method: str = "auto") -> float:
     """FID between two feature sets.
 
     Parameters
     ----------
     features1 : array (N, D), N >= 2
     features2 : array (M, D), M >= 2
+    method : {"auto", "features", "covariance", "sqrtm"}
+        How ``tr((Σ1 Σ2)^½)`` is computed: ``features`` from the singular values of an
+        ``N × M`` matrix (:func:`trace_sqrt_product_from_features`), ``covariance`` from
+        symmetric ``D × D`` eigenvalue problems, ``sqrtm`` with :func:`scipy.linalg.sqrtm` of
+        the ``D × D`` product as pytorch-fid does; ``auto``: ``features`` when
+        ``max(N, M) < D``, else ``covariance``. All agree to round-off.
 
     Returns
     -------
     float
         Biased upward for small N, M (compare only FIDs from equally many images).
     """
+    if method not in FID_METHODS:
+        raise PhendiffError(f"method={method!r}; expected one of {', '.join(FID_METHODS)}")
     f1 = _as_features(features1, "first feature set")
     f2 = _as_features(features2, "second feature set")
     _check_same_dim(f1, f2)
     check_image_counts(len(f1), len(f2), "fid", dim=f1.shape[1])
-    mu1, sigma1 = feature_statistics(f1)
-    mu2, sigma2 = feature_statistics(f2)
-    return frechet_distance(mu1, sigma1, mu2, sigma2)
+    if method == "auto":
+        method = "features" if max(len(f1), len(f2)) < f1.shape[1] else "covariance"
+    mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
+    if method == "sqrtm":
+        _, sigma1 = feature_statistics(f1)
+        _, sigma2 = feature_statistics(f2)
+        return frechet_distance(mu1, sigma1, mu2, sigma2)
+    if method == "features":
+        cross = trace_sqrt_product_from_features(f1, f2)
+        # tr(Σ) = ||A||_F², again without the D × D matrix
+        traces = sum(((f - f.mean(axis=0)) ** 2).sum() / (len(f) - 1) for f in (f1, f2))
+    else:
+        _, sigma1 = feature_statistics(f1)
+        _, sigma2 = feature_statistics(f2)
+        cross = _trace_sqrt_product_psd(sigma1, sigma2)
+        traces = np.trace(sigma1) + np.trace(sigma2)
+    diff = mu1 - mu2
+    return max(float(diff @ diff + traces - 2.0 * cross), 0.0)
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -287,7 +338,8 @@ def kid_from_features(
     subsets : int
         Number of random subsets.
     subset_size : int
-        Images per subset from each set, clipped to ``min(N, M)``; drawn without replacement.
+        Images per subset from each set, at most half the smaller set (so that subsets differ
+        and their spread means something); drawn without replacement.
     seed : int
         Seed of the subset draws; the result is deterministic per seed.
 
@@ -295,7 +347,9 @@ def kid_from_features(
     -------
     mean, std : float
         Mean and standard deviation (``ddof=0``) of the estimate over subsets. The mean can
-        be slightly negative when the two distributions are equal.
+        be slightly negative when the two distributions are equal. With fewer than 4 images
+        in a set every subset is that whole set: the mean is its one estimate and ``std`` is
+        NaN (no spread can be measured).
     """
     f1 = _as_features(features1, "first feature set")
     f2 = _as_features(features2, "second feature set")
@@ -306,7 +360,13 @@ def kid_from_features(
             f"KID with subsets={subsets}, subset_size={subset_size}; expected subsets >= 1 and "
             "subset_size >= 2"
         )
-    m = min(subset_size, len(f1), len(f2))
+    smaller = min(len(f1), len(f2))
+    if smaller < 4:
+        m = smaller
+        x = f1[np.random.default_rng(seed).choice(len(f1), m, replace=False)]
+        y = f2[np.random.default_rng(seed + 1).choice(len(f2), m, replace=False)]
+        return mmd2_unbiased(x, y), float("nan")
+    m = min(subset_size, smaller // 2)
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
     for i in range(subsets):

@@ -96,6 +96,7 @@ def extract_features(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    desc: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Features of every extractor view of ``images``, computed in batches.
 
@@ -109,7 +110,9 @@ def extract_features(
     batch_size : int
     device : str or torch.device
     progress : bool
-        Show a progress bar.
+        Show a progress bar (per image).
+    desc : str, optional
+        Its label; default ``features (<extractor name>)``.
 
     Returns
     -------
@@ -130,10 +133,14 @@ def extract_features(
     }
     starts = range(0, len(arr), batch_size)
     name = getattr(extractor, "name", type(extractor).__name__)
+    bar = tqdm(total=len(arr), desc=desc or f"features ({name})", unit="image",
+               disable=not progress)  # fmt: skip
     with torch.inference_mode():
-        for start in tqdm(starts, desc=f"features ({name})", unit="batch", disable=not progress):
+        for start in starts:
             for view, batch in to_extractor_views(arr[start : start + batch_size], channel_names):
                 parts[view].append(_run_extractor(extractor, batch.to(device), name))
+            bar.update(len(arr[start : start + batch_size]))
+    bar.close()
     return {view: np.concatenate(chunks) for view, chunks in parts.items()}
 
 
