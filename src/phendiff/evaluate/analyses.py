@@ -148,15 +148,13 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool, extractor=No
     copies = [im for _, im in sets.sources.values()]
     # every image set once (the copy-source set serves every target, the real-vs-real floor
     # takes rows of the target's real features), each with its own progress bar
-    wanted = {"copy": copies} if copies else {}
+    wanted = {"copy": copies} if copies and note is None else {}
     for target, items in sets.translated.items():
         real = sets.real.get(target, [])
         if note is None and _too_few(real, items) is None:
             wanted[f"real:{target}"] = real
             wanted[f"translated:{target}"] = [im for _, im in items]
     for key, images in wanted.items():
-        if extractor is None:
-            break
         batch = np.stack([normalizer.normalize(im) for im in same_size(images)])
         cache[key] = F.extract_features(
             extractor, batch, sets.channel_names, progress=progress, desc=f"FID features {key}"

@@ -266,10 +266,6 @@ def fid_from_features(features1: np.ndarray, features2: np.ndarray, method: str 
     if method == "auto":
         method = "features" if max(len(f1), len(f2)) < f1.shape[1] else "covariance"
     mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
-    if method == "sqrtm":
-        _, sigma1 = feature_statistics(f1)
-        _, sigma2 = feature_statistics(f2)
-        return frechet_distance(mu1, sigma1, mu2, sigma2)
     if method == "features":
         cross = trace_sqrt_product_from_features(f1, f2)
         # tr(Σ) = ||A||_F², again without the D × D matrix
@@ -277,6 +273,8 @@ def fid_from_features(features1: np.ndarray, features2: np.ndarray, method: str 
     else:
         _, sigma1 = feature_statistics(f1)
         _, sigma2 = feature_statistics(f2)
+        if method == "sqrtm":
+            return frechet_distance(mu1, sigma1, mu2, sigma2)
         cross = _trace_sqrt_product_psd(sigma1, sigma2)
         traces = np.trace(sigma1) + np.trace(sigma2)
     diff = mu1 - mu2
