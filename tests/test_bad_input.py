@@ -69,11 +69,15 @@ def _edit_index(edit: Callable[[list[str]], list[str]]) -> Callable[[Path], None
 
 
 def _drop_column(lines: list[str]) -> list[str]:
-    return [",".join(line.split(",")[:-1]) for line in lines]
+    k = lines[0].split(",").index("recon_l2_255")
+    return [",".join(v for j, v in enumerate(line.split(",")) if j != k) for line in lines]
 
 
 def _text_in_number(lines: list[str]) -> list[str]:
-    return [lines[0], ",".join([*lines[1].split(",")[:-1], "n/a"]), *lines[2:]]
+    k = lines[0].split(",").index("recon_l2_255")
+    values = lines[1].split(",")
+    values[k] = "n/a"
+    return [lines[0], ",".join(values), *lines[2:]]
 
 
 def _odd_name(name: bytes) -> Callable[[Path], None]:

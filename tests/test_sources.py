@@ -102,6 +102,27 @@ def test_from_folders_errors(tmp_path):
     assert "no images" in _error(from_folders, tmp_path / "noimg")
 
 
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        ("DMSO_P1_A01_f000.tif", ("", "A01", "0")),  # phendiff synth
+        ("Week1_150607_B02_s4_w1ABC-DEF.tif", ("", "B02", "4")),  # BBBC021
+        ("plate3-C12-site12.tif", ("", "C12", "12")),
+        ("P12_A01_s1.tif", ("", "A01", "1")),  # the last well-like part: P12 is the plate
+        ("Hoechst_s2.tif", ("", "", "2")),
+        ("a01b_sX.tif", ("", "", "")),  # parts of words are not wells or fields
+        ("untitled.tif", ("", "", "")),
+    ],
+)
+def test_location_from_the_file_name(name, where):
+    record = ImageRecord((name,), DMSO)
+    assert tuple(record.location().values()) == where
+    assert list(record.location()) == ["plate", "well", "field"]
+    # what the source says comes first; the plate is never guessed
+    given = ImageRecord((name,), DMSO, plate="P9", well="H11", field="3")
+    assert given.location() == {"plate": "P9", "well": "H11", "field": "3"}
+
+
 # ---------------------------------------------------------------------------- manifest
 
 
@@ -110,10 +131,10 @@ def test_manifest_single_file_per_image(tmp_path):
     _tif(tmp_path / "imgs" / "b.tif")
     absolute = _tif(tmp_path / "elsewhere" / "c.tif")
     manifest = _csv(tmp_path / "m" / "manifest.csv", [
-        ["path", "Compound", "concentration", "plate", "well", "split"],
-        ["../imgs/a.tif", "DMSO", "", "P1", "A01", ""],
-        ["../imgs/b.tif", "dmso", "0", "P1", "A02", "Train"],
-        [str(absolute), "nocodazole", "0.3", "", "", "test"],
+        ["path", "Compound", "concentration", "plate", "well", "split", "Field"],
+        ["../imgs/a.tif", "DMSO", "", "P1", "A01", "", "2"],
+        ["../imgs/b.tif", "dmso", "0", "P1", "A02", "Train", ""],
+        [str(absolute), "nocodazole", "0.3", "", "", "test", ""],
     ])
     records = from_manifest(manifest)
     assert [r.condition for r in records] == [DMSO, DMSO, NOC]
@@ -121,6 +142,7 @@ def test_manifest_single_file_per_image(tmp_path):
     assert [r.split for r in records] == [None, "train", "test"]
     assert [(r.plate, r.well) for r in records] == [("P1", "A01"), ("P1", "A02"), (None, None)]
     assert records[0].channels is None  # a "path" column names no channel
+    assert [r.field for r in records] == ["2", None, None]
 
 
 def test_manifest_with_one_column_per_channel(tmp_path):

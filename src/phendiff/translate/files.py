@@ -65,7 +65,13 @@ COLUMNS = (
     "recon_psnr",
     "recon_l2",
     "recon_l2_255",
+    "plate",
+    "well",
+    "field",
 )
+# where the input was taken (ImageRecord.location): empty where unknown, absent from the
+# indexes of earlier versions
+LOCATION = ("plate", "well", "field")
 
 
 def collect_inputs(inputs: Sequence[str | Path], source: str | None = None) -> list[ImageRecord]:
@@ -278,6 +284,7 @@ def _row(out: Path, id_: str, record: ImageRecord, target: Condition, metrics: d
         "difference": rel(f"{target.name}_diff.tif"),
         "reconstruction": rel("reconstruction.tif"),
         **{f"recon_{k}": f"{v:.6g}" for k, v in metrics.items()},
+        **record.location(),
     }
 
 
@@ -304,7 +311,8 @@ def read_index(out: str | Path) -> list[dict]:
     """Rows of ``OUT/translations.csv`` (for evaluation), checked against :data:`COLUMNS`.
 
     A missing column, an empty cell or a reconstruction error that is not a number (an
-    edited or damaged index) is an error naming the line.
+    edited or damaged index) is an error naming the line. The location columns (plate,
+    well, field) may be empty or absent; rows then have them as ``""``.
     """
     path = Path(out) / INDEX
     if not path.is_file():
@@ -318,14 +326,15 @@ def read_index(out: str | Path) -> list[dict]:
             header = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as exc:
         raise PhendiffError(f"{path}: not a readable CSV index ({exc}); rerun translate") from None
-    missing = [c for c in COLUMNS if c not in header]
+    required = [c for c in COLUMNS if c not in LOCATION]
+    missing = [c for c in required if c not in header]
     if missing:
         raise PhendiffError(
             f"{path}: no column {', '.join(missing)}; expected the columns phendiff translate "
-            f"writes ({', '.join(COLUMNS)}) — restore the file or rerun translate"
+            f"writes ({', '.join(required)}) — restore the file or rerun translate"
         )
     for line, row in enumerate(rows, start=2):
-        empty = [c for c in COLUMNS if not (row.get(c) or "").strip()]
+        empty = [c for c in required if not (row.get(c) or "").strip()]
         numbers = [c for c in COLUMNS if c.startswith("recon_")]
         bad = [c for c in numbers if c not in empty and not _is_number(row[c])]
         if empty or bad:
@@ -334,6 +343,8 @@ def read_index(out: str | Path) -> list[dict]:
                 f"{path}, line {line}: {what}; expected the values translate wrote (reconstruction "
                 "errors are numbers) — restore the file or rerun translate"
             )
+        for c in LOCATION:
+            row[c] = (row.get(c) or "").strip()
     return rows
 
 

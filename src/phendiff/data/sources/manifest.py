@@ -40,7 +40,7 @@ def _manifest_columns(csv_path: Path, header: list[str]) -> tuple[list[str], dic
         raise _missing_columns_error(
             csv_path, header, missing,
             "'path' (or one 'path_<channel>' per channel), 'compound', 'concentration' "
-            "and optionally 'plate', 'well', 'split'",
+            "and optionally 'plate', 'well', 'field', 'split'",
         )
     return path_columns, by_lower
 
@@ -67,7 +67,7 @@ def from_manifest(
 
     Columns: ``path`` (one multi-channel file) or several ``path_<channel>`` (one file per
     channel; the column order is the channel order), ``compound``, ``concentration`` (µM;
-    empty or 0 for ``DMSO``), and optionally ``plate``, ``well``, ``split``
+    empty or 0 for ``DMSO``), and optionally ``plate``, ``well``, ``field``, ``split``
     (``train``/``val``/``test``). Column names are case-insensitive. Relative paths are
     resolved against the manifest's folder.
 
@@ -103,6 +103,7 @@ def from_manifest(
             _row_condition(where, row[columns["compound"]], row[columns["concentration"]]),
             plate=_optional(row, columns, "plate") or None,
             well=_optional(row, columns, "well") or None,
+            field=_optional(row, columns, "field") or None,
             split=_parse_split(where, _optional(row, columns, "split")),
             channels=channels,
         ))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from phendiff.data.io import read_channels, read_image
 from phendiff.errors import PhendiffError
 
 SPLITS = ("train", "val", "test")
+# a well (row A–P, two-digit column) and a field number as whole parts of a file name
+_WELL = re.compile(r"(?:^|(?<=[_\-. ]))([A-Pa-p])(\d{2})(?=$|[_\-. ])")
+_FIELD = re.compile(r"(?:^|(?<=[_\-. ]))(?:s|f|site|field)(\d{1,4})(?=$|[_\-. ])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class ImageRecord:
         Its condition (a string such as ``"nocodazole@0.3"`` is parsed).
     plate, well : str or None
         Where the image was taken, when known; used to keep a well within one split.
+    field : str or None
+        The field (site) of the well, when the source gives it (a manifest's ``field``
+        column); :meth:`location` also reads it from the file name.
     split : {"train", "val", "test"} or None
         ``None`` means not assigned yet (see :func:`assign_splits`).
     channels : tuple of str or None
@@ -47,6 +54,7 @@ class ImageRecord:
     well: str | None = None
     split: str | None = None
     channels: tuple[str, ...] | None = None
+    field: str | None = None
 
     def __post_init__(self) -> None:
         paths = self.paths
@@ -78,6 +86,22 @@ class ImageRecord:
         if self.well is not None:
             return f"{self.plate or ''}/{self.well}"
         return str(self.paths[0])
+
+    def location(self) -> dict[str, str]:
+        """``{"plate", "well", "field"}`` of the image, ``""`` where unknown.
+
+        The source's values come first. Where the source gives no well or field, they are
+        read from the file name's last ``_B02_``-like part (a row letter A–P and two digits)
+        and its last ``_s3_`` / ``_f007`` / ``_site3`` / ``_field3`` part (separators ``_``,
+        ``-``, ``.`` or a space; leading zeros dropped), the conventions of BBBC021, of
+        most plate readers and of ``phendiff synth``. The plate is never guessed.
+        """
+        stem = self.paths[0].stem
+        wells = _WELL.findall(stem)
+        fields = _FIELD.findall(stem)
+        well = self.well or (f"{wells[-1][0].upper()}{wells[-1][1]}" if wells else "")
+        field = self.field or (str(int(fields[-1])) if fields else "")
+        return {"plate": self.plate or "", "well": well, "field": field}
 
     def load(self, channel_axis: int | None = None) -> np.ndarray:
         """Read the image as ``(C, Y, X)`` in the file's dtype (see ``io.read_image``).
