@@ -1,8 +1,11 @@
 """``phendiff evaluate`` end to end on a small synthetic set, and its helpers."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sstats
 
 from phendiff.cli import main
 from phendiff.errors import PhendiffError
@@ -35,32 +38,35 @@ def translated(micro_model_dir, screen, tmp_path_factory):
     return out
 
 
-def test_evaluate_end_to_end(screen, translated, tmp_path, capsys):
-    report = tmp_path / "report"
-    main(
-        [
-            "evaluate",
-            "--real",
-            str(screen),
-            "--translated",
-            str(translated),
-            "--out",
-            str(report),
-            "--fid-weights",
-            "random",
-            "-q",
-        ]
-    )
-    assert "report:" in capsys.readouterr().out
+def _evaluate(screen, translated, out, *extra):
+    main(["evaluate", "--real", str(screen), "--translated", str(translated), "--out", str(out),
+          "-q", *map(str, extra)])  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def replicate(tmp_path_factory):
+    from phendiff.data.synthetic import generate_screen
+
+    root = tmp_path_factory.mktemp("replicate") / "screen"
+    return generate_screen(root, per_condition=4, size=32, seed=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def report(screen, translated, replicate, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "report"
+    return _evaluate(screen, translated, out, "--fid-weights", "random", "--measure", "tubulin",
+                     "--replicate", replicate)  # fmt: skip
+
+
+def test_evaluate_end_to_end(report, capsys):
     page = (report / "index.html").read_text()
-    for heading in (
-        "Reconstruction",
-        "FID and KID",
-        "copy-source baseline",
-        "track real dose responses",
-        "Same conclusion",
-    ):
+    headings = ("Summary", "Warnings", "Fig. 4", "Dose response", "Area of the tubulin objects",
+                "FID and KID", "copy-source baseline", "Reconstruction", "Same conclusion",
+                "replicate ceiling")  # fmt: skip
+    for heading in headings:
         assert heading in page
+    assert page.index("Summary") < page.index("FID and KID") < page.index("Dose series")
     tables = report / "tables"
     fid = pd.read_csv(tables / "fid_kid.csv")
     assert set(fid["condition"]) == {
@@ -83,8 +89,133 @@ def test_evaluate_end_to_end(screen, translated, tmp_path, capsys):
     assert set(correlations["compound"]) == {"latrunculin"}
     agreement = pd.read_csv(tables / "agreement.csv")
     assert "all" in set(agreement["condition"])
-    assert (report / "figures" / "fid.png").is_file()
+    ceiling = pd.read_csv(tables / "replicate_agreement.csv")
+    assert "all" in set(ceiling["condition"])
+    for name in ("fid", "fig4_scatter", "dose_response", "boxplots", "measure"):
+        assert (report / "figures" / f"{name}.png").is_file()
+        assert (report / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
     assert (report / "figures" / "input0_dose_series.png").is_file()
+
+
+def test_fig4_points_and_r_recomputed_from_the_image_table(report):
+    tables = report / "tables"
+    images = pd.read_csv(tables / "images.csv")
+    images = images[images["cell_count"] > 0]
+    points = pd.read_csv(tables / "effects.csv")
+    feature = "Cells_AreaShape_Area"
+    means = images.groupby(["kind", "condition"])[feature].mean()
+    sd = images.loc[(images.kind == "real") & (images.condition == "DMSO"), feature].std()
+    row = points[(points.feature == feature) & (points.condition == "latrunculin@3")].iloc[0]
+    assert row.real == pytest.approx((means["real", "latrunculin@3"] - means["real", "DMSO"]) / sd)
+    assert row.translated == pytest.approx(
+        (means["translated", "latrunculin@3"] - means["translated", "DMSO"]) / sd
+    )
+    r = pd.read_csv(tables / "effect_correlations.csv").set_index("compound")
+    g = points[points.compound == "latrunculin"]
+    assert r.at["latrunculin", "r"] == pytest.approx(sstats.pearsonr(g.real, g.translated)[0])
+    curves = pd.read_csv(tables / "dose_response.csv")
+    top = curves[(curves.feature == feature) & (curves.kind == "real")].set_index("condition")
+    assert top.at["DMSO", "mean"] == pytest.approx(means["real", "DMSO"])
+
+
+def test_tables_join_back_to_files_plates_and_wells(report, screen, translated):
+    for name in ("images.csv", "cells.csv"):
+        table = pd.read_csv(report / "tables" / name, keep_default_na=False)
+        assert {"image", "path", "input", "plate", "well", "field"} <= set(table.columns)
+        real = table[table["kind"] == "real"]
+        manifest = pd.read_csv(screen / "manifest.csv")
+        by_path = {
+            str(screen / p): (pl, w)
+            for p, pl, w in zip(manifest["path"], manifest["plate"], manifest["well"], strict=True)
+        }
+        for row in real.itertuples():
+            assert (row.plate, row.well) == by_path[row.path]  # from the manifest
+            assert row.field != "" and row.path.endswith(f"f{int(row.field):03d}.tif")
+        moved = table[table["kind"] == "translated"]
+        assert all(Path(p).is_file() for p in moved["path"])
+        assert all(Path(p).is_file() and "/DMSO/" in p for p in moved["input"])
+    index = pd.read_csv(translated / "translations.csv", keep_default_na=False)
+    assert {"plate", "well", "field"} <= set(index.columns)
+    # inputs given as a folder: no plate, the well and field read from the file names
+    assert (index["plate"] == "").all() and index["well"].str.fullmatch(r"[A-P]\d\d").all()
+
+
+def test_masks_written_are_the_masks_measured(report, screen, translated, tmp_path):
+    import tifffile
+
+    masks = report / "masks"
+    images = pd.read_csv(report / "tables" / "images.csv")
+    cells = pd.read_csv(report / "tables" / "cells.csv")
+    for key in images["image"]:
+        nuclei = tifffile.imread(masks / f"{key}_nuclei.tif")
+        body = tifffile.imread(masks / f"{key}_cells.tif")
+        assert nuclei.dtype == np.uint16 and nuclei.shape == (32, 32) == body.shape
+        ids = sorted(cells.loc[cells["image"] == key, "ObjectNumber"])
+        assert sorted(set(np.unique(body)) - {0}) == ids
+    # measuring the written masks gives the segmented run's cells exactly
+    again = _evaluate(screen, translated, tmp_path / "again", "--fid-weights", "none",
+                      "--masks", masks)  # fmt: skip
+    pd.testing.assert_frame_equal(pd.read_csv(again / "tables" / "cells.csv"), cells)
+
+
+def test_masks_made_elsewhere_give_exactly_their_features(report, screen, translated, tmp_path):
+    import tifffile
+
+    from phendiff.data.io import read_image
+    from phendiff.data.synthetic import CHANNELS
+    from phendiff.evaluate.features import measure_objects
+
+    made = tmp_path / "made"
+    keys = pd.read_csv(report / "tables" / "images.csv")["image"]
+    nuclei = np.zeros((32, 32), np.uint16)
+    nuclei[4:8, 4:9], nuclei[20:24, 18:22] = 1, 2
+    cells = np.zeros((32, 32), np.uint16)
+    cells[2:11, 2:12], cells[17:27, 15:26] = 7, 3  # numbered unlike the nuclei
+    for key in keys:
+        (made / key).parent.mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(made / f"{key}_nuclei.tif", nuclei)
+        tifffile.imwrite(made / f"{key}_cells.tif", cells)
+    out = _evaluate(screen, translated, tmp_path / "r", "--fid-weights", "none", "--masks", made)
+    table = pd.read_csv(out / "tables" / "cells.csv")
+    row = table[table["kind"] == "real"].iloc[0]
+    image = read_image(row["path"])
+    paired = np.select([nuclei == 1, nuclei == 2], [7, 3], 0)  # each nucleus in its cell
+    real = [read_image(p) for p in table.loc[table["kind"] == "real", "path"].unique()]
+    scale = 2.0 ** int(np.ceil(np.log2(max(int(im.max()) for im in real) + 1))) - 1
+    expected = measure_objects(image, paired, cells.astype(np.int64), CHANNELS, scale=scale)
+    got = table[table["image"] == row["image"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False)
+    assert "masks from" in (out / "index.html").read_text()
+
+
+def test_bad_masks_measure_and_fid_options_fail_before_any_work(
+    screen, translated, report, tmp_path, capsys
+):
+    import shutil
+
+    import tifffile
+
+    def fails(extra, needle):
+        out = tmp_path / "never"
+        with pytest.raises(SystemExit) as exc:
+            _evaluate(screen, translated, out, *extra)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()  # nothing written
+
+    fails(["--measure", "golgi"], "'golgi' is not a channel of these images; expected one of DNA")
+    fails(
+        ["--fid-weights", "none", "--kid-subsets", "10"],
+        "--kid-subsets set with --fid-weights none",
+    )
+    fails(["--masks", tmp_path / "nothere"], "not a folder")
+    partial = tmp_path / "partial"
+    shutil.copytree(report / "masks", partial)
+    gone = next((partial / "translated").rglob("*_nuclei.tif"))
+    gone.unlink()
+    fails(["--masks", partial], "no masks for 1 of")
+    tifffile.imwrite(next((partial / "real").rglob("*_cells.tif")), np.zeros((16, 16), np.uint16))
+    fails(["--masks", partial], "shape (16, 16); expected (32, 32)")
 
 
 def test_missing_fid_weights_are_reported_not_fatal(screen, translated, tmp_path, monkeypatch):

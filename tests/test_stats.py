@@ -411,3 +411,73 @@ def test_effect_size_correlation():
     expected = np.corrcoef(real[keep], translated[keep])[0, 1]
     assert effect_size_correlation(tests) == pytest.approx(expected, rel=1e-12)
     assert math.isnan(effect_size_correlation(tests[tests["condition"] == "b@1"]))  # 2 pairs
+
+
+# --------------------------------------------------------------------- Fig. 4 and dose curves
+
+
+def _effects_table(rng) -> pd.DataFrame:
+    rows = []
+    for kind in ("real", "translated"):
+        for condition in ["DMSO", "a@0.1", "a@1", "b@1", "b@10"]:
+            for _ in range(4):
+                rows.append({"kind": kind, "condition": condition,
+                             **{f"f{j}": rng.normal(j, 1 + j) for j in range(3)}})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_standardised_effects_by_hand_and_scatter_r_is_pearson():
+    table = _effects_table(np.random.default_rng(3))
+    points = stats.standardised_effects(table, ["f0", "f1", "f2"])
+    assert len(points) == 4 * 3  # four non-control conditions × three features
+    assert list(points["compound"]) == ["a"] * 6 + ["b"] * 6
+    mean = table.groupby(["kind", "condition"])[["f0", "f1", "f2"]].mean()
+    sd = table[(table.kind == "real") & (table.condition == "DMSO")][["f0", "f1", "f2"]].std()
+    row = points[(points.condition == "b@10") & (points.feature == "f2")].iloc[0]
+    assert row.real == pytest.approx(
+        (mean.loc[("real", "b@10"), "f2"] - mean.loc[("real", "DMSO"), "f2"]) / sd["f2"]
+    )
+    assert row.translated == pytest.approx(
+        (mean.loc[("translated", "b@10"), "f2"] - mean.loc[("translated", "DMSO"), "f2"])
+        / sd["f2"]
+    )
+    r = stats.effect_correlations(points).set_index("compound")
+    for compound in ("a", "b"):
+        g = points[points.compound == compound]
+        assert r.at[compound, "r"] == pytest.approx(sstats.pearsonr(g.real, g.translated)[0])
+        assert r.at[compound, "n_points"] == 6
+    assert r.at["all", "r"] == pytest.approx(sstats.pearsonr(points.real, points.translated)[0])
+
+
+def test_standardised_effects_skip_constant_features_and_unshared_conditions():
+    table = _effects_table(np.random.default_rng(4))
+    table["flat"] = 1.0  # no spread in the control: no unit to measure a shift in
+    table = table[~((table.kind == "translated") & (table.condition == "a@1"))]
+    points = stats.standardised_effects(table, ["f0", "flat"])
+    assert "flat" not in set(points.feature)
+    assert "a@1" not in set(points.condition)
+    with pytest.raises(PhendiffError, match="translated"):
+        stats.standardised_effects(table[table.kind == "real"], ["f0"])
+
+
+def test_dose_response_intervals_on_a_known_case():
+    t975 = {2: 4.302652729911275, 3: 3.182446305284263}  # Student t quantiles, from tables
+    table = pd.DataFrame({
+        "kind": ["real"] * 7 + ["translated"],
+        "condition": ["DMSO"] * 3 + ["a@1"] * 4 + ["a@1"],
+        "f": [1.0, 2.0, 3.0, 10.0, 12.0, 14.0, 16.0, 5.0],
+    })  # fmt: skip
+    curves = stats.dose_response(table, ["f"]).set_index(["kind", "condition"])
+    dmso = curves.loc[("real", "DMSO")]
+    assert (dmso["mean"], dmso["n"]) == (2.0, 3)
+    assert dmso["high"] - dmso["mean"] == pytest.approx(t975[2] * 1.0 / np.sqrt(3))
+    a = curves.loc[("real", "a@1")]
+    sd = np.std([10.0, 12.0, 14.0, 16.0], ddof=1)
+    assert (a["low"], a["high"]) == pytest.approx((13 - t975[3] * sd / 2, 13 + t975[3] * sd / 2))
+    assert a["concentration"] == 1.0 and a["compound"] == "a"
+    one = curves.loc[("translated", "a@1")]  # one value: a mean, no interval
+    assert one["mean"] == 5.0 and np.isnan(one["low"]) and np.isnan(one["high"])
+    narrow = stats.dose_response(table, ["f"], level=0.5).set_index(["kind", "condition"])
+    assert narrow.loc[("real", "DMSO"), "high"] < dmso["high"]
+    with pytest.raises(PhendiffError, match="level"):
+        stats.dose_response(table, ["f"], level=95)

@@ -36,7 +36,7 @@ fi
 # new cells never seen in training (other seeds): the real images of every condition, and a
 # replicate screen whose DMSO fields are translated, disjoint from the real DMSO set so that
 # DMSO's copy-source FID is the floor for sets of this size; its other conditions give the
-# replicate ceiling of the same-conclusion rate (summarize.py)
+# replicate ceiling of the same-conclusion rate (evaluate --replicate)
 [ -d "$W/heldout" ] || phendiff synth "$W/heldout" --per-condition "$N" --seed 1 -q
 [ -d "$W/inputs" ] || phendiff synth "$W/inputs" --per-condition "$N" --seed 2 -q
 
@@ -44,5 +44,6 @@ rm -rf "$W/translated" "$W/report"
 phendiff translate "$MODEL" "$W/inputs/DMSO" --source DMSO --out "$W/translated" \
   --target DMSO --target latrunculin@all --target nocodazole@all --target herbimycin@all \
   --steps "$TRANSLATE_STEPS" --precision "$PRECISION" --batch-size 32 -q
-phendiff evaluate --real "$W/heldout" --translated "$W/translated" --out "$W/report" -q
+phendiff evaluate --real "$W/heldout" --translated "$W/translated" --out "$W/report" \
+  --replicate "$W/inputs" -q
 python experiments/synthetic_screen/summarize.py "$W/report" "$W/heldout" "$W/inputs"

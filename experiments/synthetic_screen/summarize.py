@@ -136,8 +136,11 @@ def main(report: Path, screen: Path, replicate: Path | None = None) -> None:
     tables = report / "tables"
     fid_table(tables)
     correlation_table(tables)
-    ceiling = None if replicate is None else screen_agreement(screen, replicate)
-    if ceiling is not None:
+    ceiling = None
+    if (tables / "replicate_agreement.csv").is_file():  # evaluate --replicate wrote it
+        ceiling = pd.read_csv(tables / "replicate_agreement.csv")
+    elif replicate is not None:
+        ceiling = screen_agreement(screen, replicate)
         ceiling.to_csv(tables / "replicate_agreement.csv", index=False)
     print_agreement(pd.read_csv(tables / "agreement.csv"), ceiling)
     compare_ground_truth(report, screen)

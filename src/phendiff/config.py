@@ -290,6 +290,7 @@ class EvaluateOptions:
     kid_subsets, kid_subset_size : KID's subsets and their size (capped by the set sizes).
     alpha : significance level of the tests.
     seed : seed of the real-vs-real split and of KID's subsets.
+    measure : a channel whose thresholded objects' area is compared per condition (Fig. 2b).
     """
 
     features: str = "basic"
@@ -300,6 +301,7 @@ class EvaluateOptions:
     kid_subset_size: int = 1000
     alpha: float = 0.05
     seed: int = 0
+    measure: str | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -61,6 +61,34 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     add_option(p, "--alpha", EvaluateOptions, "alpha", "significance level", type=float)
     p.add_argument(
+        "--masks",
+        type=Path,
+        metavar="DIR",
+        help="measure these label masks instead of segmenting: DIR/<image>_nuclei.tif and "
+        "optionally DIR/<image>_cells.tif for every image, named like the masks/ folder an "
+        "evaluation writes (real images may also use <file stem>_nuclei.tif); from cellpose, "
+        "CellProfiler or an earlier evaluate",
+    )
+    p.add_argument(
+        "--replicate",
+        type=Path,
+        metavar="DATA",
+        help="an independent real screen of the same conditions: its agreement with --real "
+        "is the replicate ceiling of the same-conclusion rate, shown beside it",
+    )
+    p.add_argument(
+        "--measure",
+        metavar="CHANNEL",
+        default=d.measure,
+        help="also threshold this channel's objects per image (e.g. a Golgi stain) and "
+        "compare their area per condition, real vs translated, with t-test p-values",
+    )
+    add_option(p, "--kid-subsets", EvaluateOptions, "kid_subsets", "KID: random subsets",
+               given_only=True, type=int, metavar="N")  # fmt: skip
+    add_option(p, "--kid-subset-size", EvaluateOptions, "kid_subset_size",
+               "KID: images per subset (at most half the smaller set)", given_only=True,
+               type=int, metavar="N")  # fmt: skip
+    p.add_argument(
         "--overwrite",
         action="store_true",
         help="write into a non-empty REPORT: replaces the files a previous "
@@ -71,9 +99,24 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Evaluate and print the report's path."""
+    from phendiff.errors import PhendiffError
     from phendiff.evaluate.analyses import evaluate
 
-    options = options_from(EvaluateOptions, args)
+    fid_only = [
+        flag
+        for flag, name in (
+            ("--kid-subsets", "kid_subsets"),
+            ("--kid-subset-size", "kid_subset_size"),
+        )
+        if getattr(args, name) is not None
+    ]
+    if fid_only and str(args.fid_weights).lower() == "none":
+        raise PhendiffError(
+            f"{' and '.join(fid_only)} set with --fid-weights none, which skips FID/KID; "
+            f"drop {' and '.join(fid_only)} or name the FID weights"
+        )
+    values = argparse.Namespace(**{k: v for k, v in vars(args).items() if v is not None})
+    options = options_from(EvaluateOptions, values)
     page = evaluate(
         args.real,
         args.translated,
@@ -81,5 +124,7 @@ def run(args: argparse.Namespace) -> None:
         options,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        masks=args.masks,
+        replicate=args.replicate,
     )
     print(f"report: {page}")

@@ -6,7 +6,11 @@
 - ``fid/``         FID/KID from feature matrices, the FID Inception network, extractors;
 - ``features/``    per-cell measurements (scikit-image or cp_measure) and their tables;
 - ``segment.py``   nuclei and cell segmentation;
-- ``stats/``       dose correlations (Fig. 4), tests against DMSO, real-vs-translated agreement;
+- ``masks.py``     the label masks written to ``REPORT/masks/`` or read from ``--masks DIR``;
+- ``stats/``       dose correlations and the Fig. 4 scatter, dose-response intervals, tests
+                   against DMSO, real-vs-translated agreement;
+- ``summary.py``   the report's summary: FID per dose, tracking, conclusions, warnings;
+- ``figures.py``   its figures (PNG + SVG);
 - ``report.py``    ``REPORT/index.html`` with its figures and tables.
 
 Imports from every room to its left (data, model, diffusion, translate); nothing imports it

@@ -5,10 +5,14 @@
    beside the **copy-source baseline** (the untranslated inputs scored against the target's
    real images: a translation that does not beat copying has done nothing) and the
    real-vs-real floor (two halves of the target's real images).
-3. Per-cell features (segmentation + CellProfiler-style measurements), aggregated per image.
-4. Statistics: real vs translated per-condition means across doses (Fig. 4), and tests of
-   each condition against DMSO on real and on translated images (Fig. 2b, generalised).
-5. A report: ``REPORT/index.html`` with PNG figures and CSV tables.
+3. Per-cell features (segmentation, or ``--masks``, + CellProfiler-style measurements),
+   aggregated per image; every row keeps its image's file, plate, well and field, and the
+   masks measured are written to ``REPORT/masks/``.
+4. Statistics: real vs translated per-condition means across doses and the Fig. 4 scatter,
+   dose-response intervals, and tests of each condition against DMSO on real and on
+   translated images (Fig. 2b, generalised), with the replicate ceiling when a replicate
+   screen is given; ``--measure``: one channel's object area per condition.
+5. A report: ``REPORT/index.html`` with a summary first, PNG + SVG figures and CSV tables.
 
 Intensities: FID inputs are normalised per channel with percentiles fitted on the real
 images (one mapping for every set). Features are measured on ``image / scale`` with one
@@ -53,13 +57,22 @@ def evaluate(
     options: EvaluateOptions | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    masks: str | Path | None = None,
+    replicate: str | Path | None = None,
 ) -> Path:
-    """Run every analysis and write ``out/index.html``; returns its path."""
+    """Run every analysis and write ``out/index.html``; returns its path.
+
+    ``masks``: a folder of label masks to measure instead of segmenting (see
+    :mod:`phendiff.evaluate.masks`); ``replicate``: an independent real screen of the same
+    conditions, whose agreement with ``real`` is the replicate ceiling of the
+    same-conclusion rate. Every input is checked before any work.
+    """
+    from phendiff.evaluate import masks as M
     from phendiff.evaluate import report
 
     options = options or EvaluateOptions()
     final = Path(out)
-    check_output_folder(final, overwrite, [real, translated])
+    check_output_folder(final, overwrite, [p for p in (real, translated, masks, replicate) if p])
     extractor = fid_extractor(options)
     sets = load_sets(real, translated, progress)
     dna = channel_role(sets.channel_names, options.dna_channel, DNA_NAMES)
@@ -68,6 +81,14 @@ def evaluate(
             f"no DNA channel among {', '.join(sets.channel_names)}; pass --dna-channel NAME"
         )
     cyto = channel_role(sets.channel_names, options.cytoplasm_channel, CYTO_NAMES)
+    if options.measure is not None and options.measure not in sets.channel_names:
+        raise PhendiffError(
+            f"--measure {options.measure!r} is not a channel of these images; expected one of "
+            f"{', '.join(sets.channel_names)}"
+        )
+    items = sets.items()
+    twin = replicate_items(replicate, sets, progress) if replicate else []
+    mask_files = M.find_masks(masks, items + twin) if masks else None
     with output_folder(final, COMMAND, overwrite, [real, translated]) as out:
         tables = out / "tables"
         tables.mkdir()
@@ -78,12 +99,38 @@ def evaluate(
         _write_csv(recon, tables / "reconstruction.csv")
         fid = fid_table(sets, options, progress, extractor)
         _write_csv(fid, tables / "fid_kid.csv")
-        cells, per_image = feature_tables(sets, options, dna, cyto, progress)
+        measure = partial(
+            feature_tables, channel_names=sets.channel_names, options=options, dna=dna,
+            cyto=cyto, scale=feature_scale([im for ims in sets.real.values() for im in ims]),
+            progress=progress, masks_out=out / "masks",
+        )  # fmt: skip
+        cells, per_image = measure(
+            items, masks=None if mask_files is None else mask_files[: len(items)]
+        )
         _write_csv(cells, tables / "cells.csv")
         _write_csv(per_image, tables / "images.csv")
-        stats = statistics(per_image, options)
-        for name, table in stats.items():
-            _write_csv(table, tables / f"{name}.csv")
+        results = {"notes": {}}
+        try:
+            results |= statistics(per_image, options)
+        except PhendiffError as exc:
+            results["notes"]["statistics"] = f"not computed: {exc}"
+        if twin:
+            _, twin_images = measure(
+                twin, masks=None if mask_files is None else mask_files[len(items) :]
+            )
+            _write_csv(twin_images, tables / "replicate_images.csv")
+            try:
+                results["replicate_agreement"] = ceiling(per_image, twin_images, options)
+            except PhendiffError as exc:
+                results["notes"]["replicate"] = f"not computed: {exc}"
+        if options.measure is not None:
+            try:
+                results |= channel_measure(items, sets.channel_names, options)
+            except PhendiffError as exc:
+                results["notes"]["measure"] = f"not computed: {exc}"
+        for name, table in results.items():
+            if name != "notes":
+                _write_csv(table, tables / f"{name}.csv")
         figures = out / "figures"
         for i, id_ in enumerate(list(sets.sources)[:3]):
             for name in ("dose_series.png", "dose_series_differences.png"):
@@ -96,11 +143,13 @@ def evaluate(
             recon,
             fid,
             per_image,
-            stats,
+            results,
             options,
             {
                 "real": str(real),
                 "translated": str(translated),
+                "masks": None if masks is None else str(masks),
+                "replicate": None if replicate is None else str(replicate),
                 "dna": dna,
                 "cytoplasm": cyto,
                 "options": asdict(options),
@@ -206,41 +255,90 @@ def _too_few(real, items) -> str | None:
     return None
 
 
-def feature_tables(sets: Sets, options, dna, cyto, progress):
-    """Per-cell table of every image and its per-image means (kind, condition, image)."""
+def feature_tables(
+    items, channel_names, options, dna, cyto, scale, progress, masks=None, masks_out=None
+):
+    """Per-cell table of ``items`` and its per-image means, every row with the image's
+    metadata (:class:`~phendiff.evaluate.inputs.Sets`); the label masks measured are written
+    under ``masks_out`` (when given), the ``masks`` file pairs read instead of segmenting."""
+    from phendiff.evaluate import masks as M
     from phendiff.evaluate.features import aggregate, measure_images
 
-    scale = feature_scale([im for ims in sets.real.values() for im in ims])
-    targets = set(sets.translated)
-    items = []
-    for condition, images in sets.real.items():
-        if condition in targets or Condition.parse(condition).is_control:
-            items += [
-                (im, {"image": f"real/{condition}/{i}", "condition": condition, "kind": "real"})
-                for i, im in enumerate(images)
-            ]
-    for target, pairs in sets.translated.items():
-        items += [
-            (im, {"image": f"translated/{target}/{id_}", "condition": target, "kind": "translated"})
-            for id_, im in pairs
-        ]
-    for id_, (source, _) in sets.sources.items():  # the translated control: the round trips
-        if source not in targets:
-            items.append(
-                (
-                    sets.reconstructions[id_],
-                    {
-                        "image": f"translated/{source}/{id_}",
-                        "condition": source,
-                        "kind": "translated",
-                    },
-                )
-            )
+    def keep(meta, nuclei, cells):
+        M.write_masks(masks_out, meta["image"], nuclei, cells)
+
     cells = measure_images(
-        items, sets.channel_names, dna, cyto, options.features, scale=scale, progress=progress
+        items,
+        channel_names,
+        dna,
+        cyto,
+        options.features,
+        scale=scale,
+        progress=progress,
+        masks=None if masks is None else lambda i, meta: M.load_masks(masks[i]),
+        keep_masks=None if masks_out is None else keep,
     )
-    per_image = aggregate(cells, by=("kind", "condition", "image"), how="mean")
+    by = ("kind", "condition", "image", "path", "input", "plate", "well", "field")
+    per_image = aggregate(cells, by=by, how="mean")
     return cells, per_image
+
+
+def replicate_items(replicate: str | Path, sets: Sets, progress: bool) -> list:
+    """``(image, metadata)`` of a replicate screen's images of the evaluated conditions."""
+    from tqdm.auto import tqdm
+
+    from phendiff.data.sources import load_source
+
+    wanted = {*sets.translated} | {c for c in sets.real if Condition.parse(c).is_control}
+    out = []
+    for record in tqdm(load_source(replicate), desc="reading replicate", disable=not progress):
+        name = record.condition.name
+        if name not in wanted:
+            continue
+        image = record.load()
+        if image.shape[0] != len(sets.channel_names):
+            raise PhendiffError(
+                f"--replicate {record.name}: {image.shape[0]} channels; expected "
+                f"{len(sets.channel_names)} like the real screen — pass a replicate of it"
+            )
+        meta = {"image": f"replicate/{name}/{record.paths[0].stem}", "condition": name,
+                "kind": "replicate", "path": str(record.paths[0]),
+                "input": str(record.paths[0]), **record.location()}  # fmt: skip
+        out.append((image, meta))
+    keys = [m["image"] for _, m in out]
+    if len(set(keys)) != len(keys):
+        raise PhendiffError(
+            f"--replicate {replicate}: two images share a condition and a file name; "
+            "expected one file name per image in each condition"
+        )
+    if not out:
+        raise PhendiffError(
+            f"--replicate {replicate}: no images of {', '.join(sorted(wanted))}; expected an "
+            "independent screen of the evaluated conditions"
+        )
+    return out
+
+
+def ceiling(per_image, twin_images, options: EvaluateOptions):
+    """Same-conclusion rates of the real screen against a replicate (the replicate ceiling):
+    the tests of :func:`statistics` with the replicate in the translations' place."""
+    twin = twin_images.assign(kind="translated")
+    real = per_image[per_image["kind"] == "real"]
+    import pandas as pd
+
+    return statistics(pd.concat([real, twin], ignore_index=True), options)["agreement"]
+
+
+def channel_measure(items, channel_names, options: EvaluateOptions) -> dict:
+    """``--measure``: the channel's object areas per image and their tests against control."""
+    from phendiff.evaluate import stats
+    from phendiff.evaluate.features.areas import area_columns, channel_areas
+
+    areas = channel_areas(items, channel_names, options.measure)
+    tests = stats.condition_tests(
+        areas, area_columns(options.measure), alpha=options.alpha, correction="none"
+    )
+    return {"measure_areas": areas, "measure_tests": tests}
 
 
 def statistics(per_image, options: EvaluateOptions) -> dict:
@@ -263,10 +361,14 @@ def statistics(per_image, options: EvaluateOptions) -> dict:
     correlations = stats.dose_correlations(data, features)
     tests = stats.condition_tests(data, features, alpha=options.alpha)
     pairs, summary = stats.agreement(tests)
+    points = stats.standardised_effects(data, features)
     return {
         "condition_means": means,
         "dose_correlations": correlations,
         "condition_tests": tests,
         "agreement_pairs": pairs,
         "agreement": summary,
+        "effects": points,
+        "effect_correlations": stats.effect_correlations(points),
+        "dose_response": stats.dose_response(data, features),
     }

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from phendiff.conditions import Condition
 from phendiff.data.io import read_channel_names, read_image
 from phendiff.data.sources import load_source
 from phendiff.errors import PhendiffError
@@ -27,7 +28,14 @@ CYTO_NAMES = ("actin", "phalloidin", "tubulin", "cytoplasm", "cellmask", "membra
 
 @dataclass
 class Sets:
-    """Images of the evaluation, each (C, Y, X) in file units, keyed by condition name."""
+    """Images of the evaluation, each (C, Y, X) in file units, keyed by condition name.
+
+    Every image has a metadata dict in the ``*_meta`` tables, in the same order: its
+    ``image`` key (``real/<condition>/<file stem>``, ``translated/<target>/<input id>``;
+    also the name of its masks), ``path`` (its file), ``input`` (the file it was translated
+    from; the path itself for real images), ``plate``, ``well`` and ``field`` (``""`` where
+    unknown; :meth:`~phendiff.data.sources.ImageRecord.location`).
+    """
 
     channel_names: tuple[str, ...]
     real: dict[str, list[np.ndarray]]
@@ -35,6 +43,35 @@ class Sets:
     sources: dict[str, tuple[str, np.ndarray]]  # input id → (source condition, image)
     reconstructions: dict[str, np.ndarray]  # input id → round trip
     recon_rows: list[dict]
+    real_meta: dict[str, list[dict]] = field(default_factory=dict)
+    translated_meta: dict[str, list[dict]] = field(default_factory=dict)
+    reconstruction_meta: dict[str, dict] = field(default_factory=dict)  # input id → metadata
+
+    def items(self, targets_only: bool = True):
+        """``(image, metadata)`` of every image to measure, metadata with ``kind`` and
+        ``condition``: real images of the translation targets and the control (all real
+        conditions if not ``targets_only``), every translation, and the round trips of
+        sources that are not a target (the translated control)."""
+        targets = set(self.translated)
+        out = []
+        for condition, images in self.real.items():
+            if not targets_only or condition in targets or Condition.parse(condition).is_control:
+                meta = self.real_meta[condition]
+                out += [
+                    (im, {**m, "condition": condition, "kind": "real"})
+                    for im, m in zip(images, meta, strict=True)
+                ]
+        for target, pairs in self.translated.items():
+            meta = self.translated_meta[target]
+            out += [
+                (im, {**m, "condition": target, "kind": "translated"})
+                for (_, im), m in zip(pairs, meta, strict=True)
+            ]
+        for id_, (source, _) in self.sources.items():
+            if source not in targets:
+                meta = {**self.reconstruction_meta[id_], "condition": source}
+                out.append((self.reconstructions[id_], {**meta, "kind": "translated"}))
+        return out
 
 
 def load_sets(real: str | Path, translated: str | Path, progress: bool = False) -> Sets:
@@ -45,16 +82,40 @@ def load_sets(real: str | Path, translated: str | Path, progress: bool = False) 
     rows = read_index(translated)
     if not rows:
         raise PhendiffError(f"{translated}/translations.csv has no rows; nothing to evaluate")
-    real_sets: dict[str, list[np.ndarray]] = {}
+    out = Sets((), {}, {}, {}, {}, [])
+    stems: dict[str, int] = {}
     for record in tqdm(load_source(real), desc="reading real images", disable=not progress):
-        real_sets.setdefault(record.condition.name, []).append(record.load())
-    out = Sets((), real_sets, {}, {}, {}, [])
+        name = record.condition.name
+        key = f"real/{name}/{record.paths[0].stem}"
+        stems[key] = stems.get(key, 0) + 1
+        key += f"~{stems[key]}" if stems[key] > 1 else ""  # one stem twice (other folders)
+        out.real.setdefault(name, []).append(record.load())
+        out.real_meta.setdefault(name, []).append(
+            {
+                "image": key,
+                "path": str(record.paths[0]),
+                "input": str(record.paths[0]),
+                **record.location(),
+            }  # fmt: skip
+        )
+    real_sets = out.real
     for row in tqdm(rows, desc="reading translations", disable=not progress):
         image = read_image(translated / row["translated"])
         out.translated.setdefault(row["target"], []).append((row["id"], image))
+        where = {k: row[k] for k in ("plate", "well", "field")}
+        out.translated_meta.setdefault(row["target"], []).append(
+            {"image": f"translated/{row['target']}/{row['id']}",
+             "path": str(translated / row["translated"]), "input": row["input"], **where}
+        )  # fmt: skip
         if row["id"] not in out.sources:
             out.sources[row["id"]] = (row["source"], read_image(row["input"]))
             out.reconstructions[row["id"]] = read_image(translated / row["reconstruction"])
+            out.reconstruction_meta[row["id"]] = {
+                "image": f"translated/{row['source']}/{row['id']}",
+                "path": str(translated / row["reconstruction"]),
+                "input": row["input"],
+                **where,
+            }
             out.recon_rows.append(
                 {
                     "id": row["id"],

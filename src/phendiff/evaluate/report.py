@@ -12,101 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from phendiff.conditions import Condition
+from phendiff.conditions import CONTROL
 from phendiff.data.atomic import write_text
-from phendiff.translate.figures import pyplot as _plt
-from phendiff.translate.figures import save_figure
+from phendiff.evaluate import figures as F
+from phendiff.evaluate import summary as S
 
-
-def _save(fig, path: Path) -> str:
-    save_figure(fig, path)
-    return f"figures/{path.name}"
-
-
-def fid_figure(fid, path: Path) -> str | None:
-    """Grouped bars per condition: translated, copy-source baseline, real-vs-real floor."""
-    if "fid_translated" not in fid or fid["fid_translated"].notna().sum() == 0:
-        return None
-    plt = _plt()
-    done = fid[fid["fid_translated"].notna()]
-    x = np.arange(len(done))
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(done)), 3.5))
-    bars = [
-        ("fid_translated", "translated", "tab:blue"),
-        ("fid_copy", "copy source (baseline)", "tab:gray"),
-        ("fid_real_split", "real vs real (floor)", "tab:green"),
-    ]
-    for k, (col, label, colour) in enumerate(bars):
-        if col in done:
-            ax.bar(x + (k - 1) * 0.27, done[col], 0.27, label=label, color=colour)
-    ax.set_xticks(x, done["condition"], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(f"FID ({done['extractor'].iloc[0]})")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def correlation_figure(correlations, path: Path) -> str | None:
-    """Histogram of Pearson r (real vs translated means across doses), one panel per compound."""
-    finite = correlations[np.isfinite(correlations["r"])]
-    if finite.empty:
-        return None
-    plt = _plt()
-    compounds = list(dict.fromkeys(finite["compound"]))
-    fig, axes = plt.subplots(1, len(compounds), figsize=(3 * len(compounds), 2.6), squeeze=False)
-    for ax, compound in zip(axes[0], compounds, strict=True):
-        r = finite.loc[finite["compound"] == compound, "r"]
-        ax.hist(r, bins=np.linspace(-1, 1, 21), color="tab:blue")
-        ax.set_title(f"{compound}\nmedian r = {np.median(r):.2f} (n = {len(r)})", fontsize=9)
-        ax.set_xlabel("Pearson r")
-    return _save(fig, path)
-
-
-def boxplot_figure(per_image, tests, path: Path, n_features: int = 6) -> str | None:
-    """The features most changed in real images: per condition, real vs translated boxes."""
-    real = tests[(tests["kind"] == "real") & np.isfinite(tests["effect"])]
-    if real.empty:
-        return None
-    plt = _plt()
-    top = (
-        real.assign(size=real["effect"].abs())
-        .groupby("feature")["size"]
-        .max()
-        .sort_values(ascending=False)
-        .index[:n_features]
-    )
-    conditions = sorted(
-        per_image["condition"].unique(), key=lambda c: Condition.parse(c).sort_key()
-    )
-    fig, axes = plt.subplots(
-        len(top), 1, figsize=(max(6, 0.6 * len(conditions)), 2.2 * len(top)), squeeze=False
-    )
-    for ax, feature in zip(axes[:, 0], top, strict=True):
-        for k, (kind, colour) in enumerate((("real", "tab:gray"), ("translated", "tab:blue"))):
-            data = [
-                per_image.loc[
-                    (per_image["kind"] == kind) & (per_image["condition"] == c), feature
-                ].dropna()
-                for c in conditions
-            ]
-            pos = np.arange(len(conditions)) + (k - 0.5) * 0.35
-            keep = [i for i, d in enumerate(data) if len(d)]
-            box = ax.boxplot(
-                [data[i] for i in keep],
-                positions=pos[keep],
-                widths=0.3,
-                patch_artist=True,
-                showfliers=False,
-            )
-            for patch in box["boxes"]:
-                patch.set_facecolor(colour)
-        ax.set_title(feature, fontsize=8)
-        ax.set_xticks(np.arange(len(conditions)), conditions, rotation=45, ha="right", fontsize=7)
-    axes[0, 0].legend(
-        [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:gray", "tab:blue")],
-        ["real", "translated"],
-        fontsize=7,
-    )
-    return _save(fig, path)
+N_CURVES = 4  # dose-response curves: the features with the largest real effects
+N_BOXES_EACH = 2  # most changed features: per compound
 
 
 def _table(frame, float_format="{:.3g}") -> str:
@@ -130,59 +42,213 @@ def _reconstruction_summary(recon):
     return agg.reset_index()
 
 
+def top_features(tests, n: int, compound: str | None = None) -> list[str]:
+    """The ``n`` features with the largest real |Hedges' g| against the control (of one
+    compound's doses when ``compound`` is given)."""
+    if tests is None:
+        return []
+    real = tests[(tests["kind"] == "real") & np.isfinite(tests["effect"])]
+    if compound is not None:
+        real = real[real["compound"] == compound]
+    size = real.assign(size=real["effect"].abs()).groupby("feature")["size"].max()
+    return list(size.sort_values(ascending=False).index[:n])
+
+
+def _percent(frame):
+    frame = frame.copy()
+    for col in ("same conclusion", "replicate ceiling"):
+        if col in frame:
+            frame[col] = [("" if np.isnan(v) else f"{v:.0%}") for v in frame[col]]
+    return frame
+
+
+def _figure(name: str | None, caption: str, why: str = "not computed") -> str:
+    if name is None:
+        return f"<p><i>{html.escape(why)}</i></p>"
+    svg = name[: -len(".png")] + ".svg"
+    return (
+        f"<figure><img src='{name}'><figcaption>{caption} "
+        f"(<a href='{svg}'>SVG</a>)</figcaption></figure>"
+    )
+
+
+def _summary(fid, per_image, stats, options) -> list[str]:
+    parts = ["<h2>Summary</h2>"]
+    per_dose = S.fid_per_dose(fid)
+    if per_dose:
+        parts.append(
+            "<p>FID per dose (Table 1 of the paper): translated images against the real "
+            "images of each dose, beside copying the input unchanged (a translation must "
+            "beat it) and the real-vs-real floor. Lower is better.</p>"
+        )
+        for compound, table in per_dose.items():
+            parts += [f"<h3>{html.escape(compound)}</h3>", _table(table, "{:.1f}")]
+    else:
+        note = next((n for n in fid.get("note", []) if n), "not computed")
+        parts.append(f"<p><i>FID per dose: {html.escape(note)}</i></p>")
+    track = S.tracking(stats, options.alpha)
+    if len(track):
+        parts += [
+            "<p>Do translated dose responses follow the real ones? Per compound, of the "
+            f"features with a real dose effect (q &lt; {options.alpha} at one dose or more), "
+            f"those whose translated condition means correlate with the real ones at r ≥ "
+            f"{S.TRACK_R:g} across doses; Fig. 4 r over every (feature, dose) point.</p>",
+            _table(track, "{:.2f}"),
+        ]
+    conclusions = S.conclusions(stats)
+    if len(conclusions):
+        ceiling = "replicate ceiling" in conclusions
+        parts += [
+            "<p>Same conclusion: the share of (condition, feature) tests against "
+            f"{CONTROL} that say the same on real and translated images"
+            + (
+                "; the replicate ceiling is the same rate between the real screen and an "
+                "independent real replicate — what a perfect generator would score"
+                if ceiling
+                else " (pass --replicate DATA for the ceiling a perfect generator would score)"
+            )
+            + ".</p>",
+            _table(_percent(conclusions)),
+        ]
+    caveats = S.warnings(fid, per_image, stats)
+    parts.append("<h3>Warnings</h3>")
+    parts.append(
+        "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in caveats) + "</ul>"
+        if caveats
+        else "<p>none</p>"
+    )
+    return parts
+
+
 def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -> Path:
     """Write ``out/index.html`` and its figures from the tables of an evaluation.
 
     ``recon``, ``fid``, ``per_image`` and the ``stats`` tables are the DataFrames that
-    :func:`phendiff.evaluate.analyses.evaluate` also writes as CSV; ``meta`` (inputs, channels,
-    options) is shown at the end. Returns the page's path.
+    :func:`phendiff.evaluate.analyses.evaluate` also writes as CSV (``stats["notes"]`` says
+    why a part is missing); ``meta`` (inputs, channels, options) is shown at the end.
+    Returns the page's path.
     """
     figures = out / "figures"
-    fid_png = fid_figure(fid, figures / "fid.png")
-    corr_png = correlation_figure(stats["dose_correlations"], figures / "correlations.png")
-    box_png = boxplot_figure(per_image, stats["condition_tests"], figures / "boxplots.png")
+    tests = stats.get("condition_tests")
+    why = stats.get("notes", {}).get("statistics", "not computed")
+    compounds = [] if tests is None else sorted(set(tests["compound"]), key=str.lower)
+    fid_png = F.fid_figure(fid, figures / "fid.png")
+    scatter = None
+    if "effects" in stats:
+        scatter = F.scatter_figure(
+            stats["effects"], stats["effect_correlations"], figures / "fig4_scatter.png"
+        )
+    curves = None
+    if "dose_response" in stats:
+        chosen = {c: top_features(tests, N_CURVES, c) for c in compounds}
+        curves = F.dose_response_figure(
+            stats["dose_response"], chosen, figures / "dose_response.png", CONTROL
+        )
+    most = [f for c in compounds for f in top_features(tests, N_BOXES_EACH, c)]
+    box_png = F.boxplot_figure(per_image, list(dict.fromkeys(most)), figures / "boxplots.png")
     dose = (
         sorted(p.name for p in figures.glob("input*_dose_series*.png")) if figures.exists() else []
     )
-    summary = stats["agreement"]
-    overall = summary[summary["condition"] == "all"] if "condition" in summary else summary
     parts = [
         "<!doctype html><meta charset='utf-8'><title>phendiff evaluation</title>",
         "<style>body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
-        "padding:2px 6px;text-align:right}img{max-width:100%}</style>",
+        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}td,th{border:1px solid "
+        "#ccc;padding:2px 6px;text-align:right}img{max-width:100%}figcaption{font-size:13px;"
+        "color:#555}</style>",
         "<h1>phendiff evaluation</h1>",
         f"<p>Real images: <code>{html.escape(meta['real'])}</code>; translations: "
         f"<code>{html.escape(meta['translated'])}</code>. Nuclei from "
         f"<b>{html.escape(str(meta['dna']))}</b>, cells from "
-        f"<b>{html.escape(str(meta['cytoplasm']))}</b>; feature set "
-        f"<b>{html.escape(options.features)}</b>. Tables are in <code>tables/</code>.</p>",
-        "<h2>Dose series</h2>",
-        *[f"<p><img src='figures/{html.escape(n)}'></p>" for n in dose],
-        "<h2>Reconstruction of the inputs (same-condition round trip)</h2>",
-        "<p>MSE and PSNR in normalised units ([-1, 1] display range); ‖x − x̂‖₂ over all "
-        "C·H·W values on the [-1, 1] scale (<i>l2</i>) and on 0–255 (<i>l2_255</i>).</p>",
-        _table(_reconstruction_summary(recon)),
+        f"<b>{html.escape(str(meta['cytoplasm']))}</b> "
+        + (
+            f"(masks from <code>{html.escape(meta['masks'])}</code>)"
+            if meta.get("masks")
+            else "(segmented here; masks in <code>masks/</code>)"
+        )
+        + f"; feature set <b>{html.escape(options.features)}</b>. Tables are in "
+        "<code>tables/</code>; every per-image and per-cell row names its image's file "
+        "(<code>path</code>, <code>input</code>), plate, well and field.</p>",
+        *_summary(fid, per_image, stats, options),
+        "<h2>Real vs translated effects (Fig. 4)</h2>",
+        _figure(
+            scatter,
+            "Each point is one feature at one dose: its shift from the control in real "
+            "images (x) and in translated images (y), both in SDs of the real control. On "
+            "the diagonal, a translation reproduces the effect exactly; r is Pearson's over "
+            "the panel's points (tables/effects.csv, tables/effect_correlations.csv).",
+            why,
+        ),
+        "<h2>Dose response</h2>",
+        _figure(
+            curves,
+            f"Per compound, the {N_CURVES} features with its largest real effects (|Hedges' g| "
+            "against the control at any dose): mean per image and 95 % "
+            f"t-interval per dose, real (grey) and translated (blue); dashed lines and bands: "
+            f"{CONTROL} (tables/dose_response.csv).",
+            why,
+        ),
+        *_measure_section(stats, options, figures),
         "<h2>FID and KID per condition</h2>",
         "<p>Each translated set is scored against the real images of its condition, beside "
         "the <b>copy-source baseline</b> (the untranslated inputs against the same real "
         "images) and the real-vs-real floor. Lower is better; a translation must beat the "
         "copy baseline to have done anything.</p>",
-        f"<p><img src='{fid_png}'></p>" if fid_png else "",
+        _figure(
+            fid_png,
+            "FID per condition (tables/fid_kid.csv).",
+            next((n for n in fid.get("note", []) if n), "not computed"),
+        ),  # fmt: skip
         _table(fid),
-        "<h2>Do translated images track real dose responses?</h2>",
-        "<p>For each compound and feature: Pearson r between real and translated per-condition "
-        "means across concentrations (DMSO as dose 0).</p>",
-        f"<p><img src='{corr_png}'></p>" if corr_png else "<p>not computed</p>",
-        "<h2>Same conclusion on real and translated images</h2>",
-        f"<p>Two-sided tests of each condition against DMSO on per-image means, "
+        "<h2>Reconstruction of the inputs (same-condition round trip)</h2>",
+        "<p>MSE and PSNR in normalised units ([-1, 1] display range); ‖x − x̂‖₂ over all "
+        "C·H·W values on the [-1, 1] scale (<i>l2</i>) and on 0–255 (<i>l2_255</i>).</p>",
+        _table(_reconstruction_summary(recon)),
+        "<h2>Same conclusion on real and translated images, per condition</h2>",
+        f"<p>Two-sided tests of each condition against {CONTROL} on per-image means, "
         f"Benjamini–Hochberg corrected, α = {options.alpha}. Same conclusion: both "
         "significant in the same direction, or both not significant.</p>",
-        _table(overall) if len(overall) else "",
-        _table(summary),
+        _table(stats["agreement"]) if "agreement" in stats else f"<p><i>{html.escape(why)}</i></p>",
         "<h2>Most changed features</h2>",
-        f"<p><img src='{box_png}'></p>" if box_png else "<p>not computed</p>",
+        _figure(
+            box_png,
+            f"The {N_BOXES_EACH} most changed features of each compound: per-image means per "
+            "condition, real (grey) and translated (blue).",
+            why,
+        ),
+        "<h2>Dose series</h2>",
+        *[f"<p><img src='figures/{html.escape(n)}'></p>" for n in dose],
         f"<details><summary>options</summary><pre>{html.escape(json.dumps(meta, indent=2))}"
         "</pre></details>",
     ]
     return write_text(out / "index.html", "\n".join(parts) + "\n")
+
+
+def _measure_section(stats, options, figures: Path) -> list[str]:
+    if options.measure is None:
+        return []
+    from phendiff.evaluate.features.areas import area_columns
+
+    channel = html.escape(options.measure)
+    head = f"<h2>Area of the {channel} objects per condition (Fig. 2b)</h2>"
+    if "measure_areas" not in stats:
+        why = stats.get("notes", {}).get("measure", "not computed")
+        return [head, f"<p><i>{html.escape(why)}</i></p>"]
+    area = area_columns(options.measure)[0]
+    png = F.measure_figure(
+        stats["measure_areas"], stats["measure_tests"], area, figures / "measure.png"
+    )
+    tests = stats["measure_tests"]
+    tests = tests[tests["feature"] == area]
+    side = tests.pivot(index="condition", columns="kind", values=["mean_condition", "p"])
+    side.columns = [
+        f"{'mean area' if a == 'mean_condition' else 'p'} ({b})" for a, b in side.columns
+    ]
+    return [
+        head,
+        f"<p>Objects of the {channel} channel per image: Otsu's threshold of the smoothed "
+        "channel, connected components of 4 px or more; their total area (px) per image, "
+        f"tested against {CONTROL} with Welch's t-test, on real and on translated images "
+        "(tables/measure_areas.csv, tables/measure_tests.csv).</p>",
+        _figure(png, f"Total {channel} object area per image."),
+        _table(side.reset_index()),
+    ]

@@ -37,9 +37,15 @@ def _figure(nrows: int, ncols: int, cell: float = 1.6):
     return fig, axes
 
 
-def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
-    """Write a matplotlib figure as a PNG atomically, and close it."""
+def save_figure(fig, path: str | Path, dpi: int = 100, svg: bool = False) -> Path:
+    """Write a matplotlib figure as a PNG atomically (and beside it an SVG), and close it."""
+    path = Path(path)
     try:
+        if svg:
+            atomic_write(
+                path.with_suffix(".svg"),
+                lambda tmp: fig.savefig(tmp, format="svg", bbox_inches="tight"),
+            )
         return atomic_write(
             path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
         )
@@ -112,6 +118,7 @@ def dose_series_figure(
     fig, axes = _figure(len(rows), ncols)
     label, src = source
     vmax = max(float(np.abs(im - src).sum(0).max()) for _, im in series) or 1.0
+    shown = None
     for r, (compound, items) in enumerate(rows.items()):
         # the input itself in both modes: the reference every column is compared with
         axes[r, 0].imshow(to_rgb(src, channel_names))
@@ -120,11 +127,18 @@ def dose_series_figure(
             axes[r, 0].set_title(f"{label}\n(input)", fontsize=8)
         for c, (condition, image) in enumerate(items, start=1):
             if differences:
-                axes[r, c].imshow(np.abs(image - src).sum(0), cmap="magma", vmin=0, vmax=vmax)
+                shown = axes[r, c].imshow(
+                    np.abs(image - src).sum(0), cmap="magma", vmin=0, vmax=vmax
+                )
             else:
                 axes[r, c].imshow(to_rgb(image, channel_names))
             dose = "DMSO" if condition.is_control else f"{condition.concentration:g} µM"
             axes[r, c].set_title(dose, fontsize=8)
         for c in range(len(items) + 1, ncols):
             axes[r, c].set_visible(False)
+    if shown is not None:
+        fig.colorbar(
+            shown, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02,
+            label="|translated − input|, summed over channels (normalised)",
+        )  # fmt: skip
     return save_figure(fig, path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -169,6 +169,7 @@ def measure_image(
     scale: float | None = None,
     sigma: float = 1.0,
     min_area: int = 10,
+    labels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Segment one field and measure its cells.
 
@@ -192,6 +193,8 @@ def measure_image(
     sigma, min_area : float, int
         Segmentation smoothing (px) and smallest nucleus (px), see
         :func:`phendiff.evaluate.segment.segment`.
+    labels : (nuclei, cells), optional
+        ``(Y, X)`` label images to measure instead of segmenting (nucleus ``i`` in cell ``i``).
 
     Returns
     -------
@@ -200,15 +203,29 @@ def measure_image(
         without cells gives zero rows. ``table.attrs["images"]`` holds one record: the
         metadata plus ``cell_count``, so empty fields stay visible (:func:`image_table`).
     """
+    return _measure(
+        image, channel_names, dna_channel, cytoplasm_channel, feature_set, metadata, scale,
+        sigma, min_area, labels,
+    )[0]  # fmt: skip
+
+
+def _measure(
+    image, channel_names, dna_channel, cytoplasm_channel, feature_set, metadata, scale, sigma,
+    min_area, labels,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`measure_image` and the ``(nuclei, cells)`` it measured."""
     metadata = dict(metadata or {})
     image = _check_image(image, channel_names)
     dna = _channel("dna_channel", dna_channel, channel_names)
     cyto = _channel("cytoplasm_channel", cytoplasm_channel, channel_names)
-    nuclei, cells = segment(image, dna, cyto, sigma=sigma, min_area=min_area)
+    if labels is None:
+        nuclei, cells = segment(image, dna, cyto, sigma=sigma, min_area=min_area)
+    else:
+        nuclei, cells = labels
     table = measure_objects(image, nuclei, cells, channel_names, feature_set, scale)
     table = _with_metadata(table, metadata)
     table.attrs[_IMAGES_ATTR] = [{**metadata, "cell_count": len(table)}]
-    return table
+    return table, nuclei, cells
 
 
 def measure_images(
@@ -221,6 +238,8 @@ def measure_images(
     sigma: float = 1.0,
     min_area: int = 10,
     progress: bool = True,
+    masks: Callable[[int, Mapping[str, Any]], tuple[np.ndarray, np.ndarray]] | None = None,
+    keep_masks: Callable[[Mapping[str, Any], np.ndarray, np.ndarray], None] | None = None,
 ) -> pd.DataFrame:
     """Measure the cells of many fields into one tidy table.
 
@@ -234,6 +253,12 @@ def measure_images(
         As in :func:`measure_image`, the same for every field.
     progress : bool, default True
         Show a tqdm progress bar.
+    masks : callable, optional
+        ``masks(i, metadata) -> (nuclei, cells)``: label images of field ``i`` to measure
+        instead of segmenting it.
+    keep_masks : callable, optional
+        Called as ``keep_masks(metadata, nuclei, cells)`` with the labels each field was
+        measured with (e.g. to write them).
 
     Returns
     -------
@@ -266,7 +291,7 @@ def measure_images(
             )
         image, metadata = item
         metadata = {"image": i, **metadata}
-        table = measure_image(
+        table, nuclei, cells = _measure(
             image,
             channel_names,
             dna_channel,
@@ -276,7 +301,10 @@ def measure_images(
             scale,
             sigma,
             min_area,
+            None if masks is None else masks(i, metadata),
         )
+        if keep_masks is not None:
+            keep_masks(metadata, nuclei, cells)
         records += table.attrs[_IMAGES_ATTR]
         if len(table):
             tables.append(table)

@@ -3,7 +3,9 @@
 Two questions from the PhenDiff paper, each answered on real and on translated images:
 
 * **Dose response** (Fig. 4): do the per-condition means of a feature follow the same curve
-  across a compound's concentrations? :func:`condition_means`, :func:`dose_correlations`.
+  across a compound's concentrations? :func:`condition_means`, :func:`dose_correlations`,
+  :func:`standardised_effects` and :func:`effect_correlations` (the Fig. 4 scatter),
+  :func:`dose_response` (means with confidence intervals).
 * **Conclusions** (Fig. 2b): does a test of a condition against the control say the same
   thing on real and on translated images? :func:`condition_tests`, :func:`agreement`,
   :func:`effect_size_correlation`.
@@ -47,7 +49,13 @@ Examples
 """
 
 from phendiff.evaluate.stats.conclusions import OUTCOMES, agreement, effect_size_correlation
-from phendiff.evaluate.stats.correlations import condition_means, dose_correlations
+from phendiff.evaluate.stats.correlations import (
+    condition_means,
+    dose_correlations,
+    dose_response,
+    effect_correlations,
+    standardised_effects,
+)
 from phendiff.evaluate.stats.inputs import REAL, TRANSLATED
 from phendiff.evaluate.stats.significance import (
     CORRECTIONS,
@@ -67,5 +75,8 @@ __all__ = [
     "condition_means",
     "condition_tests",
     "dose_correlations",
+    "dose_response",
+    "effect_correlations",
     "effect_size_correlation",
+    "standardised_effects",
 ]

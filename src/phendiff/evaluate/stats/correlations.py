@@ -173,3 +173,147 @@ def _correlate(x: np.ndarray, y: np.ndarray, min_points: int) -> dict:
         result = sstats.pearsonr(x, y)
         out["r"], out["p"] = float(result.statistic), float(result.pvalue)
     return out
+
+
+def standardised_effects(
+    table: pd.DataFrame, features: Sequence[str], control: str = CONTROL
+) -> pd.DataFrame:
+    """Fig. 4's points: each condition's shift from the control, real vs translated, in SDs.
+
+    For a feature and a condition, ``real = (mean_real(condition) − mean_real(control)) / s``
+    and ``translated = (mean_translated(condition) − mean_translated(control)) / s``, where
+    ``s`` is the SD of the real control rows (ddof 1). Each kind is measured from its own
+    control (a translated condition from the translated control: the model's round-trip
+    error cancels) and both in the same unit, so a translation that reproduces an effect
+    exactly puts its point on the diagonal.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows with ``kind`` (``"real"`` and ``"translated"``), ``condition`` and ``features``.
+    features : sequence of str
+        Numeric feature columns.
+    control : str, default "DMSO"
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (compound, condition, feature) with both means finite and ``s > 0``:
+        ``compound``, ``condition``, ``concentration``, ``feature``, ``real``,
+        ``translated``; compounds A→Z, then doses ascending, then features in order.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"kind": ["real"] * 4 + ["translated"] * 4,
+    ...                   "condition": ["DMSO", "DMSO", "a@1", "a@1"] * 2,
+    ...                   "f": [0., 2., 4., 6., 1., 1., 3., 3.]})
+    >>> standardised_effects(t, ["f"])[["real", "translated"]].round(3).values.tolist()
+    [[2.828, 1.414]]
+    """
+    control = Condition.parse(control).name
+    data, features = _prepare(table, features)
+    _require_kinds(data["kind"], "standardised_effects")
+    means = condition_means(data, features)
+    real = means[means["kind"] == REAL].set_index("condition")
+    translated = means[means["kind"] == TRANSLATED].set_index("condition")
+    _require_control(control, real.index, REAL)
+    _require_control(control, translated.index, TRANSLATED)
+    rows = data[(data["kind"] == REAL) & (data["condition"] == control)]
+    spread = rows[features].std(ddof=1)
+    shared = _sorted_conditions(n for n in real.index if n in translated.index and n != control)
+    shared.sort(key=lambda n: (Condition.parse(n).compound.lower(), Condition.parse(n).sort_key()))
+    out = []
+    for name in shared:
+        condition = Condition.parse(name)
+        for feature in features:
+            s = spread[feature]
+            if not (np.isfinite(s) and s > 0):
+                continue  # no spread in the control: no unit to measure a shift in
+            x = (real.at[name, feature] - real.at[control, feature]) / s
+            y = (translated.at[name, feature] - translated.at[control, feature]) / s
+            if np.isfinite(x) and np.isfinite(y):
+                out.append(
+                    {
+                        "compound": condition.compound,
+                        "condition": name,
+                        "concentration": condition.concentration,
+                        "feature": feature,
+                        "real": float(x),
+                        "translated": float(y),
+                    }
+                )
+    columns = ["compound", "condition", "concentration", "feature", "real", "translated"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def effect_correlations(points: pd.DataFrame) -> pd.DataFrame:
+    """Pearson r of the :func:`standardised_effects` points, per compound and over all.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``compound`` (``"all"`` last), ``r``, ``p``, ``n_points``; r and p are NaN below 3
+        points or when either coordinate is constant.
+    """
+    groups = [(c, g) for c, g in points.groupby("compound", sort=True)] + [("all", points)]
+    rows = []
+    for compound, g in groups:
+        x, y = g["real"].to_numpy(np.float64), g["translated"].to_numpy(np.float64)
+        r = _correlate(x, y, 3)
+        rows.append({"compound": compound, "r": r["r"], "p": r["p"], "n_points": r["n_points"]})
+    return pd.DataFrame(rows, columns=["compound", "r", "p", "n_points"])
+
+
+def dose_response(
+    table: pd.DataFrame, features: Sequence[str], level: float = 0.95
+) -> pd.DataFrame:
+    """Mean of each feature per (kind, condition) with its t confidence interval.
+
+    The interval is ``mean ± t_{(1+level)/2, n−1} · sd / √n`` over the rows of the group
+    (per-image means: the row is the unit, see the package notes); NaN below 2 values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (kind, condition, feature), ordered like :func:`condition_means`:
+        ``kind``, ``condition``, ``compound``, ``concentration``, ``feature``, ``n``,
+        ``mean``, ``low``, ``high``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"kind": "real", "condition": "DMSO", "f": [1., 2., 3.]})
+    >>> dose_response(t, ["f"])[["mean", "low", "high"]].round(3).values.tolist()
+    [[2.0, -0.484, 4.484]]
+    """
+    if not 0 < level < 1:
+        raise PhendiffError(f"level = {level!r}; expected a confidence level in (0, 1), e.g. 0.95")
+    data, features = _prepare(table, features)
+    keys = condition_means(data, features)[["kind", "condition", "compound", "concentration"]]
+    grouped = data.groupby(["kind", "condition"], sort=False)
+    rows = []
+    for kind, name, compound, dose in keys.itertuples(index=False):
+        group = grouped.get_group((kind, name))
+        for feature in features:
+            v = group[feature].to_numpy(np.float64)
+            v = v[np.isfinite(v)]
+            n = v.size
+            mean = float(v.mean()) if n else np.nan
+            half = np.nan
+            if n >= 2:
+                half = float(sstats.t.ppf((1 + level) / 2, n - 1) * v.std(ddof=1) / np.sqrt(n))
+            rows.append(
+                {
+                    "kind": kind,
+                    "condition": name,
+                    "compound": compound,
+                    "concentration": dose,
+                    "feature": feature,
+                    "n": n,
+                    "mean": mean,
+                    "low": mean - half,
+                    "high": mean + half,
+                }
+            )
+    columns = ["kind", "condition", "compound", "concentration", "feature", "n", "mean", "low",
+               "high"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
