@@ -120,3 +120,21 @@ def test_a_report_without_statistics_says_so_and_writes_the_rest(tmp_path):
     assert text.count(why) >= 3  # Fig. 4, dose response, the conclusions table, ...
     assert "FID per dose" in text and (tmp_path / "figures" / "fid.png").is_file()
     assert "Area of the actin objects" in text and "not computed" in text
+
+
+@pytest.mark.parametrize("differences", [False, True])
+def test_dose_series_difference_map_has_a_colour_bar(tmp_path, monkeypatch, differences):
+    from phendiff.conditions import Condition
+    from phendiff.translate import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig))
+    rng = np.random.default_rng(0)
+    source = ("input", rng.uniform(-1, 1, (3, 8, 8)))
+    series = [(Condition.parse(c), rng.uniform(-1, 1, (3, 8, 8))) for c in ("a@1", "a@3", "b@1")]
+    figures.dose_series_figure(tmp_path / "f.png", source, series, ("DNA", "tubulin", "actin"),
+                               differences=differences)  # fmt: skip
+    (fig,) = drawn
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == (1 if differences else 0)
+    assert len(fig.axes) == 2 * 3 + len(bars)  # two compounds × (input + two doses)

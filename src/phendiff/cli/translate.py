@@ -87,6 +87,19 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         metavar="AXIS",
         help="channel axis of 3-D TIFFs (default 0: files are (C, Y, X))",
     )
+    names = g.add_mutually_exclusive_group()
+    names.add_argument(
+        "--channel-names",
+        metavar="IN=MODEL,...",
+        help="map the inputs' channel names to the model's, e.g. DAPI=DNA,Tubulin=tubulin,"
+        "Actin=actin (named channels are matched by name, in any order; names that differ "
+        "from the model's are an error without this)",
+    )
+    names.add_argument(
+        "--ignore-channel-names",
+        action="store_true",
+        help="take every file's channels in file order, whatever their names",
+    )
     g.add_argument("--overwrite", action="store_true", help="replace the files a previous "
                    "translate wrote in OUT (nothing else there is touched)")
     p.set_defaults(func=run)
@@ -97,8 +110,10 @@ def run(args: argparse.Namespace) -> None:
     from phendiff.data.outputs import check_output_folder
     from phendiff.model.checkpoint import load_model
     from phendiff.translate import collect_inputs, translate_files
+    from phendiff.translate.channels import parse_channel_map
 
     options = options_from(TranslateOptions, args)
+    mapping = parse_channel_map(args.channel_names)
     records = collect_inputs(args.inputs, args.source)
     check_output_folder(args.out, args.overwrite, [p for r in records for p in r.paths])
     model = load_model(args.model, device=_device())
@@ -111,6 +126,8 @@ def run(args: argparse.Namespace) -> None:
         channel_axis=args.channel_axis,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        channel_names=mapping,
+        ignore_channel_names=args.ignore_channel_names,
     )
     log.info("translated %d image(s); index: %s", len(records), index)
 

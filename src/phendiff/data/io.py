@@ -17,7 +17,7 @@ Conventions
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -331,6 +331,8 @@ def write_tiff(
     image: np.ndarray,
     channel_names: Sequence[str] | None = None,
     overwrite: bool = False,
+    physical_size: tuple[float, float] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a ``(C, Y, X)`` image as an OME-TIFF, atomically.
 
@@ -348,6 +350,11 @@ def write_tiff(
         One name per channel, stored in the OME metadata.
     overwrite : bool
         Replace an existing file; otherwise an existing file is an error.
+    physical_size : (float, float), optional
+        Pixel size ``(y, x)`` in µm: OME ``PhysicalSizeY/X`` and the TIFF resolution tags.
+    notes : mapping of str to str, optional
+        Provenance (source, target, model, version) as an OME ``MapAnnotation``
+        (:func:`phendiff.data.metadata.read_notes` reads it back).
 
     Returns
     -------
@@ -364,16 +371,20 @@ def write_tiff(
     _check_writable(path, image, channel_names)
     if path.exists() and not overwrite:
         raise already_exists(path)
+    from phendiff.data.metadata import tiff_extras
+
     metadata: dict = {"axes": "CYX", "UUID": content_uuid(image, channel_names)}
     if channel_names is not None:
         metadata["Channel"] = {"Name": [str(name) for name in channel_names]}
+    extra, keywords = tiff_extras(physical_size, notes)
+    metadata |= extra
 
     def write(tmp: Path) -> None:
         # opened with "x" rather than mkstemp so the file gets the usual umask permissions
         with open(tmp, "xb") as fh:
             tifffile.imwrite(
                 fh, np.ascontiguousarray(image), ome=True, photometric="minisblack",
-                metadata=metadata,
+                metadata=metadata, **keywords,
             )
 
     atomic_write(path, write, overwrite=overwrite)

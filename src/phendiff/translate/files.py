@@ -6,7 +6,9 @@ OUT:
 
 ``OUT/translations.csv``                one row per (input, target): the files below and the
                                          input's reconstruction error (normalised units)
-``OUT/<id>/<target>.tif``               translated image, the input's dtype and channels
+``OUT/<id>/<target>.tif``               translated image, the input's dtype, channels (order
+                                         and names) and pixel size; its OME metadata records
+                                         source, target, model and phendiff version
 ``OUT/<id>/<target>.png``               its preview (a fixed colour per channel)
 ``OUT/<id>/<target>_diff.tif``          signed difference translated − input, float32, input units
 ``OUT/<id>/input.png``                  the input's preview
@@ -16,6 +18,7 @@ OUT:
 ``OUT/<id>/dose_series_differences.png``  the same with |difference| maps
 ``OUT/translate.json``                  the resolved options, model and targets
 
+Input channel names are matched with the model's first (:mod:`phendiff.translate.channels`).
 Under ``accelerate launch`` the inputs are sharded across processes; each writes its own
 images and the main process writes the index.
 """
@@ -23,6 +26,7 @@ images and the main process writes the index.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -30,8 +34,8 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +43,14 @@ import numpy as np
 from phendiff.conditions import Condition
 from phendiff.config import TranslateOptions
 from phendiff.data.atomic import write_text
-from phendiff.data.io import IMAGE_SUFFIXES, write_tiff
+from phendiff.data.io import IMAGE_SUFFIXES, read_channel_names, write_tiff
+from phendiff.data.metadata import read_physical_size
 from phendiff.data.outputs import begin_output, check_output_folder, commit_output
 from phendiff.data.sources import ImageRecord, load_source, scan_images
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import PhendiffModel
 from phendiff.translate.arrays import model_denoiser, resolve_targets, translate
+from phendiff.translate.channels import channel_order
 from phendiff.translate.figures import difference_figure, dose_series_figure, save_preview
 
 log = logging.getLogger(__name__)
@@ -148,8 +154,14 @@ def translate_files(
     channel_axis: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    channel_names: Mapping[str, str] | None = None,
+    ignore_channel_names: bool = False,
 ) -> Path:
-    """Translate ``records`` to ``targets`` and write the outputs under ``out`` (see above)."""
+    """Translate ``records`` to ``targets`` and write the outputs under ``out`` (see above).
+
+    ``channel_names`` maps input channel names to the model's (``{"DAPI": "DNA"}``);
+    ``ignore_channel_names`` takes every file's channels in file order whatever their names.
+    """
     from accelerate import PartialState
 
     options = options or TranslateOptions()
@@ -161,13 +173,15 @@ def translate_files(
         model.conditions.label(r.condition)
         _check_name(r.paths[0])
     _check_files(model, records, channel_axis, progress)
+    layouts = _layouts(model, records, channel_names, ignore_channel_names)
     state = PartialState()
     denoiser = model_denoiser(model, options.precision, network_batch=options.network_batch)
     ids = output_ids(records)
     stage = _shared_stage(out, overwrite, inputs, state)
     try:
         rows: list[dict] = []
-        with state.split_between_processes(list(zip(ids, records, strict=True))) as mine:
+        work = list(zip(ids, records, layouts, strict=True))
+        with state.split_between_processes(work) as mine:
             bar = _progress(len(mine), progress, state)
             for start in range(0, len(mine), options.batch_size):
                 chunk = mine[start : start + options.batch_size]
@@ -239,24 +253,76 @@ def _check_files(model, records, channel_axis, progress) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How one input's file relates to the model: channel order, names, pixel size."""
+
+    order: tuple[int, ...] | None  # file → model order (None: the same)
+    names: tuple[str, ...]  # the file's channel names (the model's if it names none)
+    physical_size: tuple[float, float] | None  # µm per pixel (y, x)
+
+    def to_model(self, image: np.ndarray) -> np.ndarray:
+        return image if self.order is None else image[list(self.order)]
+
+    def to_file(self, image: np.ndarray) -> np.ndarray:
+        return image if self.order is None else image[list(np.argsort(self.order))]
+
+
+def _layouts(model, records, mapping, ignore) -> list[_Layout]:
+    """Every input's channel order and pixel size, checked before any work."""
+    model_names = tuple(model.config.channel_names)
+    out, sizes = [], {}
+    for r in records:
+        given = r.channels if len(r.paths) > 1 else (r.channels or read_channel_names(r.paths[0]))
+        order = channel_order(given, model_names, mapping, ignore, where=r.name)
+        names = (
+            tuple(given) if given is not None and len(given) == len(model_names) else model_names
+        )
+        size = read_physical_size(r.paths[0])
+        if size is not None:
+            sizes.setdefault(size, r.name)
+        out.append(_Layout(order, names, size))
+    if len(sizes) > 1:
+        listed = "; ".join(f"{y:g}×{x:g} µm ({name})" for (y, x), name in list(sizes.items())[:3])
+        log.warning(
+            "inputs have %d different pixel sizes (%s); each output keeps its own input's",
+            len(sizes), listed,
+        )  # fmt: skip
+    return out
+
+
+def _write_output(folder, layout, record, model, name, array, **notes) -> None:
+    """One output TIFF in the input's channel order, names and pixel size, with provenance."""
+    from phendiff import __version__
+
+    notes = {"source": record.condition.name, **notes, "model": model, "phendiff": __version__,
+             "input": str(record.paths[0])}  # fmt: skip
+    write_tiff(folder / name, layout.to_file(array), layout.names, overwrite=True,
+               physical_size=layout.physical_size, notes=notes)  # fmt: skip
+
+
 def _translate_chunk(model, denoiser, chunk, targets, out, options, channel_axis) -> list[dict]:
-    images = [r.load(channel_axis) for _, r in chunk]
-    sources = [r.condition for _, r in chunk]
+    images = [layout.to_model(r.load(channel_axis)) for _, r, layout in chunk]
+    sources = [r.condition for _, r, _ in chunk]
     result = translate(model, images, sources, targets, options, denoiser=denoiser)
     names = model.config.channel_names
     rows = []
-    for k, (id_, record) in enumerate(chunk):
+    for k, (id_, record, layout) in enumerate(chunk):
         folder = out / id_
         image = images[k]
         x = model.normalizer.normalize(image)
         save_preview(folder / "input.png", x, names)
-        write_tiff(folder / "reconstruction.tif", result.reconstruction[k], names, overwrite=True)
+
+        write = functools.partial(_write_output, folder, layout, record, str(model.path))
+        write("reconstruction.tif", result.reconstruction[k], target=record.condition.name,
+              kind="reconstruction")  # fmt: skip
         diffs, series = [], []
         for t, target in enumerate(targets):
             y = result.translated[k][t]
             diff = y.astype(np.float32) - image.astype(np.float32)
-            write_tiff(folder / f"{target.name}.tif", y, names, overwrite=True)
-            write_tiff(folder / f"{target.name}_diff.tif", diff, names, overwrite=True)
+            write(f"{target.name}.tif", y, target=target.name, kind="translation")
+            write(f"{target.name}_diff.tif", diff, target=target.name,
+                  kind="difference (translated - input)")  # fmt: skip
             yn = model.normalizer.normalize(y)
             save_preview(folder / f"{target.name}.png", yn, names)
             diffs.append((target.name, yn - x))
