@@ -13,6 +13,7 @@
   the ceiling; with 32 images per condition it is about 90 %, not 100 %, because tests near
   the significance threshold fall either way.
 - The ground-truth comparison (``compare_ground_truth.py``).
+- First, the summary of the evaluation report (``REPORT/index.html``) as markdown.
 
     python experiments/synthetic_screen/summarize.py REPORT SCREEN [REPLICATE]
 """
@@ -132,8 +133,45 @@ def print_agreement(
     print()
 
 
+def _markdown(frame: pd.DataFrame, digits: int = 1) -> str:
+    def cell(v):
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|---" * len(frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def report_summary(tables: Path, alpha: float = 0.05) -> None:
+    """The report's summary (FID per dose per compound, tracking, conclusions, warnings)."""
+    from phendiff.evaluate import summary as S
+
+    def read(name):
+        path = tables / f"{name}.csv"
+        return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+
+    fid = read("fid_kid")
+    fid["note"] = ["" if pd.isna(v) else str(v) for v in fid["note"]]
+    names = ("dose_correlations", "condition_tests", "effect_correlations", "agreement",
+             "replicate_agreement")  # fmt: skip
+    stats = {n: t for n in names if (t := read(n)) is not None}
+    for compound, table in S.fid_per_dose(fid).items():
+        print(f"**{compound}**\n\n{_markdown(table)}\n")
+    print(_markdown(S.tracking(stats, alpha), 2) + "\n")
+    conclusions = S.conclusions(stats)
+    for col in ("same conclusion", "replicate ceiling"):
+        if col in conclusions:
+            conclusions[col] = [f"{v:.0%}" for v in conclusions[col]]
+    print(_markdown(conclusions) + "\n")
+    for warning in S.warnings(fid, read("images"), {}):
+        print(f"- {warning}")
+    print()
+
+
 def main(report: Path, screen: Path, replicate: Path | None = None) -> None:
     tables = report / "tables"
+    report_summary(tables)
     fid_table(tables)
     correlation_table(tables)
     ceiling = None
