@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -47,9 +48,11 @@ def test_ema_half_life_in_images():
     assert ema_decay(ramp, images_seen=64) == pytest.approx(0.5)  # half-life 32 images
 
 
-def test_train_writes_a_run(screen, tmp_path):
+def test_train_writes_a_run(screen, tmp_path, caplog):
     run = tmp_path / "run"
-    model_dir = train(screen, run, micro_config(steps=4, sample_every=4), progress=False)
+    with caplog.at_level(logging.WARNING):
+        model_dir = train(screen, run, micro_config(steps=4, sample_every=4), progress=False)
+    assert "warm-up" not in caplog.text  # 2 warm-up steps of 4
     assert model_dir == run / "model"
     model = load_model(run)
     assert model.training["steps"] == 4 and model.training["images_seen"] == 16
@@ -63,6 +66,12 @@ def test_train_writes_a_run(screen, tmp_path):
     # EMA (exported) and online weights are different tensors
     ema, online, _ = weights(run)
     assert any(not torch.equal(ema[k], online[k]) for k in ema)
+
+
+def test_warmup_as_long_as_the_run_is_warned(screen, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        train(screen, tmp_path / "r", micro_config(steps=2, warmup_steps=3), progress=False)
+    assert "warmup_steps=3 >= steps=2" in caplog.text and "--warmup-steps" in caplog.text
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

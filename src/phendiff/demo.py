@@ -35,6 +35,7 @@ def run_demo(
     steps: int = DemoOptions.steps,
     overwrite: bool = False,
     progress: bool = True,
+    device: str = "cpu",
 ) -> Path:
     """Write ``out/index.html`` and everything it shows; returns the page's path.
 
@@ -49,7 +50,7 @@ def run_demo(
     # one batch; network calls of n_images samples (no padding of the shared inversion)
     options = TranslateOptions(steps=steps, batch_size=n_images, network_batch=n_images)
     check_output_folder(out, overwrite)
-    model = load_model(demo_model_path())
+    model = load_model(demo_model_path(), device=device)
     final = Path(out).absolute()
     with output_folder(out, COMMAND, overwrite) as stage:
         _write_demo(stage, final, model, n_images, options, progress)

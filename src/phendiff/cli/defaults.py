@@ -55,3 +55,39 @@ def options_from(cls: type, args: Any) -> Any:
     """``cls`` built from the parsed ``args`` named like its fields; the others keep defaults."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def add_device(group) -> None:
+    """Add ``--device`` (where networks run) to a command."""
+    group.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="where the networks run: auto (a CUDA GPU when PyTorch sees one, else the "
+        "CPU), cpu, cuda or cuda:N (default: auto)",
+    )
+
+
+def device_from(value: str) -> str:
+    """The torch device named by ``--device``, checked against this machine."""
+    import re
+
+    import torch
+
+    from phendiff.errors import PhendiffError
+
+    if value == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if value == "cpu":
+        return value
+    match = re.fullmatch(r"cuda(?::(\d+))?", value)
+    if not match:
+        raise PhendiffError(f"--device {value!r}: expected auto, cpu, cuda or cuda:N")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(match.group(1) or 0)
+    if index >= count:
+        raise PhendiffError(
+            f"--device {value}: PyTorch sees {count} CUDA GPU(s) on this machine; use "
+            "--device cpu, auto, or a GPU index below the count"
+        )
+    return value

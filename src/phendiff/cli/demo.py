@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from phendiff.cli.defaults import add_option
+from phendiff.cli.defaults import add_device, add_option, device_from
 from phendiff.config import DemoOptions
 from phendiff.errors import PhendiffError
 
@@ -29,6 +29,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     )
     add_option(p, "--images", DemoOptions, "images", "DMSO fields", type=int, metavar="N")
     add_option(p, "--steps", DemoOptions, "steps", "DDIM steps", type=int, metavar="N")
+    add_device(p)
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -44,12 +45,14 @@ def run(args: argparse.Namespace) -> None:
 
     if args.images < 1:
         raise PhendiffError(f"--images {args.images}; expected at least 1")
+    device = device_from(args.device)
     page = run_demo(
         args.out,
         n_images=args.images,
         steps=args.steps,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        device=device,
     )
     print(
         f"\nphendiff demo written to {args.out}/\n  open {page} in a browser"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from phendiff.cli.defaults import add_option, options_from
+from phendiff.cli.defaults import add_device, add_option, device_from, options_from
 from phendiff.config import FEATURES, EvaluateOptions
 
 
@@ -88,6 +88,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     add_option(p, "--kid-subset-size", EvaluateOptions, "kid_subset_size",
                "KID: images per subset (at most half the smaller set)", given_only=True,
                type=int, metavar="N")  # fmt: skip
+    add_device(p)
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> None:
             f"{' and '.join(fid_only)} set with --fid-weights none, which skips FID/KID; "
             f"drop {' and '.join(fid_only)} or name the FID weights"
         )
+    device = device_from(args.device)
     values = argparse.Namespace(**{k: v for k, v in vars(args).items() if v is not None})
     options = options_from(EvaluateOptions, values)
     page = evaluate(
@@ -126,5 +128,6 @@ def run(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         masks=args.masks,
         replicate=args.replicate,
+        device=device,
     )
     print(f"report: {page}")

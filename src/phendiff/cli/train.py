@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from phendiff.cli.defaults import add_option, with_default
+from phendiff.cli.defaults import add_device, add_option, device_from, with_default
 from phendiff.config import (
     CROPS,
     PREDICTIONS,
@@ -125,6 +125,7 @@ OPTIMISATION = (  # flag, TrainConfig field, type, metavar, what it is
 def _optimisation_group(g) -> None:
     for flag, name, kind, metavar, what in OPTIMISATION:
         add_option(g, flag, TrainConfig, name, what, given_only=True, type=kind, metavar=metavar)
+    add_device(g)
     add_option(g, "--precision", TrainConfig, "precision", "autocast; auto: bf16, or fp16 on "
                "GPUs without bf16", given_only=True, choices=TRAIN_PRECISIONS)  # fmt: skip
 
@@ -200,6 +201,13 @@ def run(args: argparse.Namespace) -> None:
     """Train (or resume) and say where the model is."""
     from phendiff.train import train
 
+    device = device_from(args.device)
+    if device.startswith("cuda:"):
+        raise PhendiffError(
+            f"--device {device}: training places its processes itself; pick the GPU with "
+            f"CUDA_VISIBLE_DEVICES={device.split(':')[1]} and --device cuda"
+        )
     config = build_train_config(args)
-    model = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet)
+    model = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet,
+                  device=device)  # fmt: skip
     log.info("model written to %s", model)

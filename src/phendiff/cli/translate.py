@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from phendiff.cli.defaults import add_option, options_from
+from phendiff.cli.defaults import add_device, add_option, device_from, options_from
 from phendiff.config import (
     FIXED_POINT,
     GUIDANCE_KINDS,
@@ -87,6 +87,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         metavar="AXIS",
         help="channel axis of 3-D TIFFs (default 0: files are (C, Y, X))",
     )
+    add_device(g)
     names = g.add_mutually_exclusive_group()
     names.add_argument(
         "--channel-names",
@@ -114,9 +115,10 @@ def run(args: argparse.Namespace) -> None:
 
     options = options_from(TranslateOptions, args)
     mapping = parse_channel_map(args.channel_names)
+    device = device_from(args.device)
     records = collect_inputs(args.inputs, args.source)
     check_output_folder(args.out, args.overwrite, [p for r in records for p in r.paths])
-    model = load_model(args.model, device=_device())
+    model = load_model(args.model, device=device)
     index = translate_files(
         model,
         records,
@@ -130,9 +132,3 @@ def run(args: argparse.Namespace) -> None:
         ignore_channel_names=args.ignore_channel_names,
     )
     log.info("translated %d image(s); index: %s", len(records), index)
-
-
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

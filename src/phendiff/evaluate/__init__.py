@@ -14,5 +14,10 @@
 - ``report.py``    ``REPORT/index.html`` with its figures and tables.
 
 Imports from every room to its left (data, model, diffusion, translate); nothing imports it
-but the CLI.
+but the CLI. The package itself is callable: ``phendiff.evaluate(real, translated, out, ...)``
+is :func:`phendiff.api.evaluate`.
 """
+
+from phendiff.api import make_callable
+
+make_callable(__name__, "evaluate")

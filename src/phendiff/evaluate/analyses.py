@@ -59,13 +59,15 @@ def evaluate(
     progress: bool = True,
     masks: str | Path | None = None,
     replicate: str | Path | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Run every analysis and write ``out/index.html``; returns its path.
 
     ``masks``: a folder of label masks to measure instead of segmenting (see
     :mod:`phendiff.evaluate.masks`); ``replicate``: an independent real screen of the same
     conditions, whose agreement with ``real`` is the replicate ceiling of the
-    same-conclusion rate. Every input is checked before any work.
+    same-conclusion rate; ``device``: where the FID network runs. Every input is checked
+    before any work.
     """
     from phendiff.evaluate import masks as M
     from phendiff.evaluate import report
@@ -97,7 +99,7 @@ def evaluate(
 
         recon = pd.DataFrame(sets.recon_rows)
         _write_csv(recon, tables / "reconstruction.csv")
-        fid = fid_table(sets, options, progress, extractor)
+        fid = fid_table(sets, options, progress, extractor, device)
         _write_csv(fid, tables / "fid_kid.csv")
         measure = partial(
             feature_tables, channel_names=sets.channel_names, options=options, dna=dna,
@@ -181,7 +183,9 @@ def _write_csv(table, path: Path) -> None:
     atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def fid_table(sets: Sets, options: EvaluateOptions, progress: bool, extractor=None):
+def fid_table(
+    sets: Sets, options: EvaluateOptions, progress: bool, extractor=None, device: str = "cpu"
+):
     """FID/KID of translated, copy-source and real-split sets against each target's reals."""
     import pandas as pd
 
@@ -206,8 +210,9 @@ def fid_table(sets: Sets, options: EvaluateOptions, progress: bool, extractor=No
     for key, images in wanted.items():
         batch = np.stack([normalizer.normalize(im) for im in same_size(images)])
         cache[key] = F.extract_features(
-            extractor, batch, sets.channel_names, progress=progress, desc=f"FID features {key}"
-        )
+            extractor, batch, sets.channel_names, device=device, progress=progress,
+            desc=f"FID features {key}",
+        )  # fmt: skip
 
     kw = dict(
         kid_subsets=options.kid_subsets, kid_subset_size=options.kid_subset_size, seed=options.seed

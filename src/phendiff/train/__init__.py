@@ -63,6 +63,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     on_step: Callable[[int], bool | None] | None = None,
+    device: str | None = None,
 ) -> Path:
     """Train (or resume) a model on the screen at ``data``.
 
@@ -86,6 +87,9 @@ def train(
     on_step : callable, optional
         ``on_step(step)`` after every optimizer step; returning True stops the run as Ctrl-C
         does (checkpoint), but returns instead of raising.
+    device : {"cpu", "cuda"}, optional
+        ``"cpu"`` trains on the CPU even on a GPU machine; default: the GPU when there is one
+        (``accelerate launch`` places multi-GPU processes).
 
     Returns
     -------
@@ -109,7 +113,9 @@ def train(
     # cannot change between two runs in one Python session
     # cpu=True without CUDA lets torchrun-style launches (``accelerate launch --multi_gpu``)
     # form a gloo process group of CPU workers
-    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())
+    # device "cpu" keeps a machine's GPUs out of it; None or "cuda": the GPU when there is one
+    cpu = device == "cpu" or not torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision="no", cpu=cpu)
     main = accelerator.is_main_process
     autocast_dtype(config.precision, accelerator.device)  # refused here, before any file
     if config.batch_size % accelerator.num_processes:
@@ -118,6 +124,14 @@ def train(
             "processes; choose a multiple of the number of processes"
         )
 
+    if main and config.warmup_steps >= config.steps:
+        log.warning(
+            "warmup_steps=%d >= steps=%d: the learning rate never leaves its warm-up ramp "
+            "(it ends at %.0f%% of its peak, and the cosine decay never starts); pass "
+            "--warmup-steps below --steps, e.g. %d",
+            config.warmup_steps, config.steps, 100 * config.steps / max(1, config.warmup_steps),
+            max(0, config.steps // 10),
+        )  # fmt: skip
     images, val_images, table, channels = load_data(data, config, progress and main)
     model_config = dataclasses.replace(config.model, channel_names=channels)
     config = dataclasses.replace(config, model=model_config)

@@ -9,9 +9,12 @@
 - ``metrics.py``  reconstruction errors (also read by ``evaluate``).
 
 Options are :class:`phendiff.config.TranslateOptions` (re-exported here). Imports from
-``data``, ``model`` and ``diffusion``; nothing from ``evaluate``.
+``data``, ``model`` and ``diffusion``; nothing from ``evaluate``. The package itself is
+callable: ``phendiff.translate(model, images, source, targets, steps=...)`` is
+:func:`phendiff.api.translate`.
 """
 
+from phendiff.api import make_callable
 from phendiff.config import TranslateOptions
 from phendiff.translate.arrays import (
     Translation,
@@ -33,3 +36,5 @@ __all__ = [
     "translate",
     "translate_files",
 ]
+
+make_callable(__name__, "translate")
