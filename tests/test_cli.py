@@ -149,6 +149,16 @@ def test_help_is_fast_and_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize("command", ["synth", "train", "translate", "evaluate", "info", "demo"])
+def test_every_command_shows_an_example_and_its_defaults(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"example: phendiff {command}" in text
+    if command in ("train", "translate", "evaluate", "demo"):
+        assert "--device DEVICE" in text and "(default: auto)" in text
+
+
 def test_synth_command(tmp_path, capsys):
     main(["synth", str(tmp_path / "s"), "--per-condition", "2", "--size", "32", "-q"])
     assert (tmp_path / "s" / "manifest.csv").exists()

@@ -144,7 +144,10 @@ class ConditionTable:
             ) from None
 
     def resolve(self, spec: str) -> list[Condition]:
-        """Conditions named by ``spec``: a condition name or ``<compound>@all`` (dose series)."""
+        """Conditions named by ``spec``: a condition name, ``<compound>@all`` (dose series) or
+        ``all`` (every condition of the model, the control first)."""
+        if spec.strip().lower() == "all":
+            return list(self.conditions)
         compound, sep, dose = spec.strip().partition("@")
         if sep and dose.strip().lower() == "all":
             series = [c for c in self.conditions if c.compound.lower() == compound.lower()]

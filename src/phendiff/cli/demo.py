@@ -14,6 +14,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add ``demo`` to the subcommands ``sub``."""
     p = sub.add_parser(
         "demo",
+        epilog="example: phendiff demo --out demo   (then open demo/index.html)",
         parents=[common],
         help="run phendiff's main job on its built-in data",
         description="Generate fresh synthetic DMSO fields, translate them with the model "

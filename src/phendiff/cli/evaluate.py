@@ -13,6 +13,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add ``evaluate`` to the subcommands ``sub``."""
     p = sub.add_parser(
         "evaluate",
+        epilog="example: phendiff evaluate --real screen --translated out --out report "
+        "--replicate screen2",
         parents=[common],
         help="score translations against real images (FID/KID, features, statistics)",
         description="Reproduce the paper's analyses: reconstruction errors, FID/KID per "

@@ -8,7 +8,10 @@ from pathlib import Path
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add ``info`` to the subcommands ``sub``."""
-    p = sub.add_parser("info", parents=[common], help="describe a model folder")
+    p = sub.add_parser(
+        "info", parents=[common], help="describe a model folder",
+        epilog="example: phendiff info run   (conditions, channels, training, normalisation)",
+    )  # fmt: skip
     p.add_argument("model", type=Path, metavar="MODEL", help="model folder or training run")
     p.set_defaults(func=run)
 

@@ -16,6 +16,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add ``synth`` to the subcommands ``sub``."""
     p = sub.add_parser(
         "synth",
+        epilog="example: phendiff synth screen --per-condition 64 --seed 0",
         parents=[common],
         help="write the built-in synthetic screen",
         description="Write a BBBC021-like synthetic screen with known dose "

@@ -52,6 +52,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """
     p = sub.add_parser(
         "train",
+        epilog="example: phendiff train screen --out run --model tiny --steps 4000 (resume: "
+        "add --resume)",
         parents=[common],
         help="train a model on a screen",
         description="Train one class-conditional diffusion model over all "

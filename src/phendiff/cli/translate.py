@@ -22,6 +22,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add ``translate`` to the subcommands ``sub``."""
     p = sub.add_parser(
         "translate",
+        epilog="example: phendiff translate run screen/DMSO --target nocodazole@all --out out",
         parents=[common],
         help="translate real images to other conditions",
         description="Invert each input image under its own condition once, and regenerate it "
@@ -42,13 +43,20 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         required=True,
         metavar="T",
         dest="targets",
-        help="target condition, e.g. nocodazole@1, or nocodazole@all for a dose "
-        "series; repeat for several",
+        help="target condition, e.g. nocodazole@1, nocodazole@all for a dose series, or "
+        "all for every condition of the model; repeat for several",
     )
     p.add_argument(
         "--source",
         metavar="S",
-        help="condition of the inputs when their folder or manifest does not say (e.g. DMSO)",
+        help="condition of the inputs when their folder or manifest does not say (e.g. DMSO; "
+        "a folder named after a condition, like SCREEN/DMSO, says it)",
+    )
+    p.add_argument(
+        "--compounds",
+        metavar="A,B",
+        help="translate only the images of these compounds of a manifest or BBBC021 CSV, "
+        "e.g. DMSO (the control only if listed; default: all)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="OUT", help="output folder")
     g = p.add_argument_group("translation")
@@ -101,8 +109,11 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="take every file's channels in file order, whatever their names",
     )
-    g.add_argument("--overwrite", action="store_true", help="replace the files a previous "
-                   "translate wrote in OUT (nothing else there is touched)")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files a previous translate wrote in OUT (nothing else there is touched)",
+    )
     p.set_defaults(func=run)
 
 
@@ -116,7 +127,8 @@ def run(args: argparse.Namespace) -> None:
     options = options_from(TranslateOptions, args)
     mapping = parse_channel_map(args.channel_names)
     device = device_from(args.device)
-    records = collect_inputs(args.inputs, args.source)
+    compounds = None if args.compounds is None else [c for c in args.compounds.split(",") if c]
+    records = collect_inputs(args.inputs, args.source, compounds)
     check_output_folder(args.out, args.overwrite, [p for r in records for p in r.paths])
     model = load_model(args.model, device=device)
     index = translate_files(

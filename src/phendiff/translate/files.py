@@ -80,11 +80,17 @@ COLUMNS = (
 LOCATION = ("plate", "well", "field")
 
 
-def collect_inputs(inputs: Sequence[str | Path], source: str | None = None) -> list[ImageRecord]:
+def collect_inputs(
+    inputs: Sequence[str | Path], source: str | None = None, compounds: Sequence[str] | None = None
+) -> list[ImageRecord]:
     """Image records from files, folders, manifests or BBBC021 CSVs.
 
     A condition known from the layout (folder per condition, manifest) is the source; loose
-    image files take ``source``. A ``source`` that contradicts the layout is an error.
+    image files take ``source``, and so do the images of a folder, which without ``source``
+    take the condition the folder is named after (``SCREEN/DMSO``). A ``source`` that
+    contradicts a manifest or a folder of condition folders is an error. ``compounds`` keeps
+    only those compounds of manifests, BBBC021 CSVs and folders of condition folders
+    (case-insensitive; the control only if listed).
     """
     given = Condition.parse(source) if source else None
     records: list[ImageRecord] = []
@@ -92,9 +98,10 @@ def collect_inputs(inputs: Sequence[str | Path], source: str | None = None) -> l
         if item.is_file() and item.suffix.lower() in IMAGE_SUFFIXES:
             records.append(_loose(item, given))
         elif item.is_dir() and _loose_images(item):
-            records.extend(_loose(p, given) for p in _loose_images(item))
+            source_here = given or _folder_condition(item)  # SCREEN/DMSO is DMSO
+            records.extend(_loose(p, source_here) for p in _loose_images(item))
         elif item.exists():
-            for record in load_source(item):
+            for record in load_source(item, compounds=compounds):
                 if given is not None and record.condition != given:
                     raise PhendiffError(
                         f"{record.name}: its condition is {record.condition.name} (from "
@@ -109,6 +116,14 @@ def collect_inputs(inputs: Sequence[str | Path], source: str | None = None) -> l
     if not records:
         raise PhendiffError("no input images given; pass image files, folders or a manifest")
     return records
+
+
+def _folder_condition(folder: Path) -> Condition | None:
+    """The condition a folder of images is named after (``DMSO``, ``nocodazole@0.3``), if any."""
+    try:
+        return Condition.parse(folder.name)
+    except PhendiffError:
+        return None
 
 
 def _loose_images(folder: Path) -> list[Path]:
@@ -169,8 +184,15 @@ def translate_files(
     inputs = [p for r in records for p in r.paths]
     check_output_folder(out, overwrite, inputs)
     target_list = resolve_targets(model, targets)
+    unknown = sorted({r.condition.name for r in records} - set(model.conditions.names))
+    if unknown:
+        raise PhendiffError(
+            f"{len(unknown)} input condition(s) unknown to this model: "
+            f"{', '.join(unknown[:6])}{' ...' if len(unknown) > 6 else ''}; it knows "
+            f"{', '.join(model.conditions.names)} — keep the known compounds with --compounds "
+            "(e.g. --compounds DMSO)"
+        )
     for r in records:
-        model.conditions.label(r.condition)
         _check_name(r.paths[0])
     _check_files(model, records, channel_axis, progress)
     layouts = _layouts(model, records, channel_names, ignore_channel_names)
