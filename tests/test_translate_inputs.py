@@ -59,3 +59,27 @@ def test_unknown_input_conditions_are_listed_with_the_fix(micro_model_dir, tmp_p
     main(["translate", str(micro_model_dir), str(manifest), "--compounds", "DMSO",
           "--target", "DMSO", "--out", str(tmp_path / "o"), "--steps", "2", "-q"])  # fmt: skip
     assert {r["source"] for r in _rows(tmp_path / "o")} == {"DMSO"}
+
+
+def test_the_progress_bar_moves_within_a_batch_and_lands_on_whole_images():
+    import torch
+
+    from phendiff.diffusion.denoiser import Denoiser
+    from phendiff.translate.progress import image_progress
+
+    calls = []
+    base = Denoiser(lambda x, t, y: calls.append(len(x)) or torch.zeros_like(x),
+                    torch.linspace(0.99, 0.01, 10, dtype=torch.float64))  # fmt: skip
+    bar, ticking, batch = image_progress(4, True, base, rows_per_image=10)
+    x = torch.zeros(5, 1, 2, 2)
+    batch(2)  # two images in flight
+    ticking(x, 3, None)
+    assert bar.n == pytest.approx(0.5) and calls == [5]  # 5 rows of the 10 one image needs
+    for _ in range(10):
+        ticking(x, 3, None)
+    assert bar.n == pytest.approx(1.95)  # never past the batch before its files are written
+    batch(2)
+    assert bar.n == 2
+    batch(0)
+    assert bar.n == 4
+    bar.close()

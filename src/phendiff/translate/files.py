@@ -52,6 +52,7 @@ from phendiff.model.checkpoint import PhendiffModel
 from phendiff.translate.arrays import model_denoiser, resolve_targets, translate
 from phendiff.translate.channels import channel_order
 from phendiff.translate.figures import difference_figure, dose_series_figure, save_preview
+from phendiff.translate.progress import image_progress
 
 log = logging.getLogger(__name__)
 
@@ -204,13 +205,18 @@ def translate_files(
         rows: list[dict] = []
         work = list(zip(ids, records, layouts, strict=True))
         with state.split_between_processes(work) as mine:
-            bar = _progress(len(mine), progress, state)
+            # network rows per image: inversion with its refinements, round trip, targets
+            per_image = options.steps * (2 + options.refinements + len(target_list))
+            bar, ticking, batch = image_progress(
+                len(mine), progress and state.is_main_process, denoiser, per_image
+            )
             for start in range(0, len(mine), options.batch_size):
                 chunk = mine[start : start + options.batch_size]
+                batch(len(chunk))
                 rows += _translate_chunk(
-                    model, denoiser, chunk, target_list, stage, options, channel_axis
+                    model, ticking, chunk, target_list, stage, options, channel_axis
                 )
-                bar.update(len(chunk))
+            batch(0)
             bar.close()
         _write_index(stage, rows, state)
         if state.is_main_process:
@@ -250,17 +256,6 @@ def _check_name(path: Path) -> None:
             f"{os.fsencode(path)!r}: the file name is not valid UTF-8; rename the file "
             "(phendiff records each input's path in UTF-8 tables)"
         ) from None
-
-
-def _progress(total: int, progress: bool, state):
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        desc="translating",
-        unit="image",
-        disable=not (progress and state.is_main_process),
-    )
 
 
 def _check_files(model, records, channel_axis, progress) -> None:
