@@ -69,11 +69,11 @@ def _from_tags(tif) -> tuple[float, float] | None:
     else:
         code = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
         unit = {2: "inch", 3: "cm"}.get(code)  # 1: no unit, so no physical size
-    if unit is None or (per_pixel("XResolution") or 0) <= 0:
+    if unit is None:
         return None
     x = _in_um(per_pixel("XResolution"), unit)
     y = _in_um(per_pixel("YResolution"), unit)
-    if x is None or (unit in ("inch",) and abs(x - 25400 / 72) < 1e-6):
+    if x is None or (unit == "inch" and abs(x - 25400 / 72) < 1e-6):
         return None  # 72 dpi: the placeholder of image programs, not a microscope's size
     return (y if y is not None else x, x)
 

@@ -44,6 +44,7 @@ from phendiff.evaluate.inputs import (
     channel_role,
     feature_scale,
     load_sets,
+    record_meta,
     same_size,
 )
 
@@ -306,10 +307,8 @@ def replicate_items(replicate: str | Path, sets: Sets, progress: bool) -> list:
                 f"--replicate {record.name}: {image.shape[0]} channels; expected "
                 f"{len(sets.channel_names)} like the real screen — pass a replicate of it"
             )
-        meta = {"image": f"replicate/{name}/{record.paths[0].stem}", "condition": name,
-                "kind": "replicate", "path": str(record.paths[0]),
-                "input": str(record.paths[0]), **record.location()}  # fmt: skip
-        out.append((image, meta))
+        meta = record_meta(record, f"replicate/{name}/{record.paths[0].stem}")
+        out.append((image, {**meta, "condition": name, "kind": "replicate"}))
     keys = [m["image"] for _, m in out]
     if len(set(keys)) != len(keys):
         raise PhendiffError(
@@ -327,10 +326,10 @@ def replicate_items(replicate: str | Path, sets: Sets, progress: bool) -> list:
 def ceiling(per_image, twin_images, options: EvaluateOptions):
     """Same-conclusion rates of the real screen against a replicate (the replicate ceiling):
     the tests of :func:`statistics` with the replicate in the translations' place."""
-    twin = twin_images.assign(kind="translated")
-    real = per_image[per_image["kind"] == "real"]
     import pandas as pd
 
+    twin = twin_images.assign(kind="translated")
+    real = per_image[per_image["kind"] == "real"]
     return statistics(pd.concat([real, twin], ignore_index=True), options)["agreement"]
 
 

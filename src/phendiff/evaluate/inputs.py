@@ -47,15 +47,15 @@ class Sets:
     translated_meta: dict[str, list[dict]] = field(default_factory=dict)
     reconstruction_meta: dict[str, dict] = field(default_factory=dict)  # input id → metadata
 
-    def items(self, targets_only: bool = True):
+    def items(self):
         """``(image, metadata)`` of every image to measure, metadata with ``kind`` and
-        ``condition``: real images of the translation targets and the control (all real
-        conditions if not ``targets_only``), every translation, and the round trips of
-        sources that are not a target (the translated control)."""
+        ``condition``: real images of the translation targets and the control, every
+        translation, and the round trips of sources that are not a target (the translated
+        control)."""
         targets = set(self.translated)
         out = []
         for condition, images in self.real.items():
-            if not targets_only or condition in targets or Condition.parse(condition).is_control:
+            if condition in targets or Condition.parse(condition).is_control:
                 meta = self.real_meta[condition]
                 out += [
                     (im, {**m, "condition": condition, "kind": "real"})
@@ -74,6 +74,12 @@ class Sets:
         return out
 
 
+def record_meta(record, key: str) -> dict:
+    """The metadata of an untranslated image (see :class:`Sets`): its key, file and location."""
+    path = str(record.paths[0])
+    return {"image": key, "path": path, "input": path, **record.location()}
+
+
 def load_sets(real: str | Path, translated: str | Path, progress: bool = False) -> Sets:
     """Read the real screen and a ``phendiff translate`` output folder; check they match."""
     from tqdm.auto import tqdm
@@ -90,15 +96,7 @@ def load_sets(real: str | Path, translated: str | Path, progress: bool = False) 
         stems[key] = stems.get(key, 0) + 1
         key += f"~{stems[key]}" if stems[key] > 1 else ""  # one stem twice (other folders)
         out.real.setdefault(name, []).append(record.load())
-        out.real_meta.setdefault(name, []).append(
-            {
-                "image": key,
-                "path": str(record.paths[0]),
-                "input": str(record.paths[0]),
-                **record.location(),
-            }  # fmt: skip
-        )
-    real_sets = out.real
+        out.real_meta.setdefault(name, []).append(record_meta(record, key))
     for row in tqdm(rows, desc="reading translations", disable=not progress):
         image = read_image(translated / row["translated"])
         out.translated.setdefault(row["target"], []).append((row["id"], image))
@@ -123,7 +121,7 @@ def load_sets(real: str | Path, translated: str | Path, progress: bool = False) 
                     **{k: float(row[k]) for k in row if k.startswith("recon_")},
                 }
             )
-    first_real = next(iter(real_sets.values()))[0]
+    first_real = next(iter(out.real.values()))[0]
     first_translated = next(iter(out.translated.values()))[0][1]
     if first_real.shape[0] != first_translated.shape[0]:
         raise PhendiffError(
@@ -132,7 +130,7 @@ def load_sets(real: str | Path, translated: str | Path, progress: bool = False) 
         )
     names = read_channel_names(translated / rows[0]["translated"])
     out.channel_names = names or tuple(f"ch{i}" for i in range(first_real.shape[0]))
-    missing = sorted(set(out.translated) - set(real_sets))
+    missing = sorted(set(out.translated) - set(out.real))
     if missing:
         log.warning(
             "no real images of %s: FID and statistics for them are not computed", ", ".join(missing)

@@ -61,6 +61,18 @@ def condition_means(table: pd.DataFrame, features: Sequence[str]) -> pd.DataFram
     return out.iloc[order].reset_index(drop=True)
 
 
+def _kind_means(table, features, control: str, what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Condition means of the real and of the translated rows, indexed by condition; both
+    kinds and the control in each are required (``what`` names the caller in the error)."""
+    means = condition_means(table, features)
+    _require_kinds(means["kind"], what)
+    real = means[means["kind"] == REAL].set_index("condition")
+    translated = means[means["kind"] == TRANSLATED].set_index("condition")
+    _require_control(control, real.index, REAL)
+    _require_control(control, translated.index, TRANSLATED)
+    return real, translated
+
+
 def _is_constant(x: np.ndarray) -> bool:
     # Pearson r is undefined for a constant series; scipy also warns when the spread is
     # below ~2e-12 of the mean (r then loses its precision), so call anything within 1e-10
@@ -111,13 +123,8 @@ def dose_correlations(
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
         raise PhendiffError(f"min_points = {min_points!r}; expected an integer >= 2")
     control = Condition.parse(control).name
-    means = condition_means(table, features)
     features = [features] if isinstance(features, str) else list(features)
-    _require_kinds(means["kind"], "dose_correlations")
-    real = means[means["kind"] == REAL].set_index("condition")
-    translated = means[means["kind"] == TRANSLATED].set_index("condition")
-    _require_control(control, real.index, REAL)
-    _require_control(control, translated.index, TRANSLATED)
+    real, translated = _kind_means(table, features, control, "dose_correlations")
 
     shared = [n for n in real.index if n in translated.index and n != control]
     compounds = sorted(
@@ -212,12 +219,7 @@ def standardised_effects(
     """
     control = Condition.parse(control).name
     data, features = _prepare(table, features)
-    _require_kinds(data["kind"], "standardised_effects")
-    means = condition_means(data, features)
-    real = means[means["kind"] == REAL].set_index("condition")
-    translated = means[means["kind"] == TRANSLATED].set_index("condition")
-    _require_control(control, real.index, REAL)
-    _require_control(control, translated.index, TRANSLATED)
+    real, translated = _kind_means(data, features, control, "standardised_effects")
     rows = data[(data["kind"] == REAL) & (data["condition"] == control)]
     spread = rows[features].std(ddof=1)
     shared = _sorted_conditions(n for n in real.index if n in translated.index and n != control)
