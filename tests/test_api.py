@@ -40,7 +40,7 @@ def test_arrays_in_every_layout_and_options_by_name(micro_model_dir, screen):
 
     model = phendiff.load_model(micro_model_dir)
     assert str(model.network.parameters().__next__().device) == "cpu"  # no GPU here
-    images = [r.load() for r in load_source(screen) if r.condition.is_control][:2]
+    images = [r.load() for r in load_source(screen) if not r.condition.dosed][:2]
     one = phendiff.translate(model, images[0], "DMSO", "latrunculin@3", steps=3)
     stack = phendiff.translate(model, np.stack(images), "DMSO", ["latrunculin@3"], steps=3)
     assert len(one.translated) == 1 and len(stack.translated) == 2

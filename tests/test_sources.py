@@ -94,9 +94,14 @@ def test_from_folders_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     assert "no condition folders" in _error(from_folders, tmp_path / "empty")
     _tif(tmp_path / "bad" / "DMSO" / "a.tif")
-    _tif(tmp_path / "bad" / "untreated" / "a.tif")
+    _tif(tmp_path / "bad" / "noc@1uM" / "a.tif")
     message = _error(from_folders, tmp_path / "bad")
-    assert "'untreated'" in message and "<compound>@<concentration in µM>" in message
+    assert "'noc@1uM'" in message and "<compound>@<concentration in µM>" in message
+    # a folder without a dose is a condition (the control, once named at training)
+    _tif(tmp_path / "mock" / "untreated" / "a.tif")
+    _tif(tmp_path / "mock" / "noc@1" / "a.tif")
+    records = from_folders(tmp_path / "mock")
+    assert [r.condition for r in records] == [Condition("untreated"), Condition("noc", 1)]
     (tmp_path / "noimg" / "DMSO").mkdir(parents=True)
     (tmp_path / "noimg" / "DMSO" / "a.txt").write_text("x")
     assert "no images" in _error(from_folders, tmp_path / "noimg")
@@ -171,7 +176,9 @@ def test_manifest_errors(tmp_path):
     _csv(m, [header, ["a.tif", "DMSO", ""], ["a.tif", "noc", "lots"]])
     message = _error(from_manifest, m)
     assert "line 3" in message and "'lots'" in message
-    _csv(m, [["path", "compound", "concentration"], ["a.tif", "noc", ""]])
+    _csv(m, [["path", "compound", "concentration"], ["a.tif", "untreated", ""]])
+    assert [r.condition for r in from_manifest(m)] == [Condition("untreated")]  # a control
+    _csv(m, [["path", "compound", "concentration"], ["", "untreated", ""]])
     assert "line 2" in _error(from_manifest, m)
     _csv(m, [["path", "compound", "concentration"], ["a.tif", "noc", "-1"]])
     assert "line 2" in _error(from_manifest, m)

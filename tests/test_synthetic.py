@@ -106,7 +106,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def _dose_series(compound: str) -> list[Condition]:
-    return [c for c in screen_conditions() if c.is_control or c.compound == compound]
+    return [c for c in screen_conditions() if not c.dosed or c.compound == compound]
 
 
 def _paired(compound: str, measure) -> np.ndarray:

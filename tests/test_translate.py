@@ -25,7 +25,7 @@ def model(micro_model_dir):
 
 @pytest.fixture(scope="module")
 def dmso(screen):
-    return [r.load() for r in load_source(screen) if r.condition.is_control][:3]
+    return [r.load() for r in load_source(screen) if not r.condition.dosed][:3]
 
 
 FAST = TranslateOptions(steps=4, batch_size=2)

@@ -147,6 +147,7 @@ class TrainConfig:
     channel_axis: int | None = None
     channel_names: tuple[str, ...] | None = None  # default: from the data, else ch0, ch1, ...
     compounds: tuple[str, ...] | None = None
+    control: str | None = None  # the untreated condition; None: DMSO (saved with the model)
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
@@ -169,9 +170,7 @@ class TrainConfig:
             f"precision={self.precision!r}; expected auto, fp32, bf16 or fp16",
         )
         _check(self.ema_halflife_images > 0, "ema_halflife_images must be > 0")
-        _check(
-            self.crop in CROPS, f"crop={self.crop!r}; expected 'random' or 'resize'"
-        )
+        _check(self.crop in CROPS, f"crop={self.crop!r}; expected 'random' or 'resize'")
         _check(0 <= self.val_fraction < 1, f"val_fraction={self.val_fraction}; expected [0, 1)")
         _check(
             0 <= self.percentiles[0] < self.percentiles[1] <= 100,
@@ -291,6 +290,8 @@ class EvaluateOptions:
     alpha : significance level of the tests.
     seed : seed of the real-vs-real split and of KID's subsets.
     measure : a channel whose thresholded objects' area is compared per condition (Fig. 2b).
+    control : the condition every other is tested against; None: the translating model's
+        (recorded in the translations' ``translate.json``), else ``DMSO``.
     """
 
     features: str = "basic"
@@ -302,6 +303,7 @@ class EvaluateOptions:
     alpha: float = 0.05
     seed: int = 0
     measure: str | None = None
+    control: str | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)

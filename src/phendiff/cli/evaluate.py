@@ -85,6 +85,13 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         help="also threshold this channel's objects per image (e.g. a Golgi stain) and "
         "compare their area per condition, real vs translated, with t-test p-values",
     )
+    p.add_argument(
+        "--control",
+        metavar="NAME",
+        default=d.control,
+        help="the condition every other is tested against (default: the control of the "
+        "model that translated, from the translations' translate.json, else DMSO)",
+    )
     add_option(p, "--kid-subsets", EvaluateOptions, "kid_subsets", "KID: random subsets",
                given_only=True, type=int, metavar="N")  # fmt: skip
     add_option(p, "--kid-subset-size", EvaluateOptions, "kid_subset_size",

@@ -32,6 +32,7 @@ TRAIN_OPTIONS = (
     "condition_dropout",
     "seed",
     "compounds",
+    "control",
     "channel_axis",
     "channel_names",
     "crop",
@@ -136,7 +137,15 @@ def _data_group(g) -> None:
     g.add_argument(
         "--compounds",
         metavar="A,B",
-        help="keep only these compounds (and DMSO if listed), e.g. DMSO,nocodazole (default: all)",
+        help="keep only these compounds (and the control if listed), e.g. DMSO,nocodazole "
+        "(default: all)",
+    )
+    g.add_argument(
+        "--control",
+        metavar="NAME",
+        help="the untreated condition the others are compared with, saved with the model and "
+        "used by translate and evaluate: a condition without a dose, e.g. untreated, mock or "
+        "PBS (default: DMSO)",
     )
     g.add_argument(
         "--channel-axis",

@@ -120,7 +120,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Translate the inputs and write them under ``--out``."""
     from phendiff.data.outputs import check_output_folder
-    from phendiff.model.checkpoint import load_model
+    from phendiff.model.checkpoint import load_model, read_model_meta
     from phendiff.translate import collect_inputs, translate_files
     from phendiff.translate.channels import parse_channel_map
 
@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> None:
     mapping = parse_channel_map(args.channel_names)
     device = device_from(args.device)
     compounds = None if args.compounds is None else [c for c in args.compounds.split(",") if c]
-    records = collect_inputs(args.inputs, args.source, compounds)
+    conditions = read_model_meta(args.model)[2]  # cheap: no weights yet
+    records = collect_inputs(args.inputs, args.source, compounds, conditions)
     check_output_folder(args.out, args.overwrite, [p for r in records for p in r.paths])
     model = load_model(args.model, device=device)
     index = translate_files(

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from phendiff.conditions import Condition
 from phendiff.config import EvaluateOptions
 from phendiff.data.atomic import atomic_write
 from phendiff.data.normalize import Normalizer
@@ -77,7 +76,12 @@ def evaluate(
     final = Path(out)
     check_output_folder(final, overwrite, [p for p in (real, translated, masks, replicate) if p])
     extractor = fid_extractor(options)
-    sets = load_sets(real, translated, progress)
+    sets = load_sets(real, translated, progress, options.control)
+    if options.control is not None and sets.control not in sets.real:
+        raise PhendiffError(
+            f"--control {options.control!r} is not among the conditions of {real}: "
+            f"{', '.join(sets.real)}; pass one of them"
+        )
     dna = channel_role(sets.channel_names, options.dna_channel, DNA_NAMES)
     if dna is None:
         raise PhendiffError(
@@ -114,7 +118,7 @@ def evaluate(
         _write_csv(per_image, tables / "images.csv")
         results = {"notes": {}}
         try:
-            results |= statistics(per_image, options)
+            results |= statistics(per_image, options, sets.control)
         except PhendiffError as exc:
             results["notes"]["statistics"] = f"not computed: {exc}"
         if twin:
@@ -123,12 +127,14 @@ def evaluate(
             )
             _write_csv(twin_images, tables / "replicate_images.csv")
             try:
-                results["replicate_agreement"] = ceiling(per_image, twin_images, options)
+                results["replicate_agreement"] = ceiling(
+                    per_image, twin_images, options, sets.control
+                )
             except PhendiffError as exc:
                 results["notes"]["replicate"] = f"not computed: {exc}"
         if options.measure is not None:
             try:
-                results |= channel_measure(items, sets.channel_names, options)
+                results |= channel_measure(items, sets.channel_names, options, sets.control)
             except PhendiffError as exc:
                 results["notes"]["measure"] = f"not computed: {exc}"
         for name, table in results.items():
@@ -155,6 +161,7 @@ def evaluate(
                 "replicate": None if replicate is None else str(replicate),
                 "dna": dna,
                 "cytoplasm": cyto,
+                "control": sets.control,
                 "options": asdict(options),
             },
         )
@@ -295,7 +302,7 @@ def replicate_items(replicate: str | Path, sets: Sets, progress: bool) -> list:
 
     from phendiff.data.sources import load_source
 
-    wanted = {*sets.translated} | {c for c in sets.real if Condition.parse(c).is_control}
+    wanted = {*sets.translated, sets.control}
     out = []
     for record in tqdm(load_source(replicate), desc="reading replicate", disable=not progress):
         name = record.condition.name
@@ -323,30 +330,31 @@ def replicate_items(replicate: str | Path, sets: Sets, progress: bool) -> list:
     return out
 
 
-def ceiling(per_image, twin_images, options: EvaluateOptions):
+def ceiling(per_image, twin_images, options: EvaluateOptions, control: str):
     """Same-conclusion rates of the real screen against a replicate (the replicate ceiling):
     the tests of :func:`statistics` with the replicate in the translations' place."""
     import pandas as pd
 
     twin = twin_images.assign(kind="translated")
     real = per_image[per_image["kind"] == "real"]
-    return statistics(pd.concat([real, twin], ignore_index=True), options)["agreement"]
+    both = pd.concat([real, twin], ignore_index=True)
+    return statistics(both, options, control)["agreement"]
 
 
-def channel_measure(items, channel_names, options: EvaluateOptions) -> dict:
+def channel_measure(items, channel_names, options: EvaluateOptions, control: str) -> dict:
     """``--measure``: the channel's object areas per image and their tests against control."""
     from phendiff.evaluate import stats
     from phendiff.evaluate.features.areas import area_columns, channel_areas
 
     areas = channel_areas(items, channel_names, options.measure)
     tests = stats.condition_tests(
-        areas, area_columns(options.measure), alpha=options.alpha, correction="none"
+        areas, area_columns(options.measure), control, alpha=options.alpha, correction="none"
     )
     return {"measure_areas": areas, "measure_tests": tests}
 
 
-def statistics(per_image, options: EvaluateOptions) -> dict:
-    """Fig. 4 correlations and Fig. 2b tests on per-image means."""
+def statistics(per_image, options: EvaluateOptions, control: str) -> dict:
+    """Fig. 4 correlations and Fig. 2b tests on per-image means, against ``control``."""
     from phendiff.evaluate import stats
 
     features = [
@@ -354,18 +362,18 @@ def statistics(per_image, options: EvaluateOptions) -> dict:
         for c in per_image.columns
         if re.match(r"(Nuclei|Cells)_", c) and per_image[c].notna().any()
     ]
-    controls = [c for c in per_image["condition"].unique() if Condition.parse(c).is_control]
-    if not controls:
+    if control not in set(per_image["condition"]):
         raise PhendiffError(
-            "no DMSO images among the real or translated sets; the statistics "
-            "compare every condition with DMSO"
+            f"no {control} images among the real or translated sets; the statistics "
+            f"compare every condition with the control ({control}) — name another with "
+            "--control"
         )
     data = per_image[per_image["cell_count"] > 0]
     means = stats.condition_means(data, features)
-    correlations = stats.dose_correlations(data, features)
-    tests = stats.condition_tests(data, features, alpha=options.alpha)
+    correlations = stats.dose_correlations(data, features, control)
+    tests = stats.condition_tests(data, features, control, alpha=options.alpha)
     pairs, summary = stats.agreement(tests)
-    points = stats.standardised_effects(data, features)
+    points = stats.standardised_effects(data, features, control)
     return {
         "condition_means": means,
         "dose_correlations": correlations,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phendiff.conditions import Condition
+from phendiff.conditions import CONTROL, Condition
 from phendiff.data.io import read_channel_names, read_image
 from phendiff.data.sources import load_source
 from phendiff.errors import PhendiffError
@@ -34,7 +35,8 @@ class Sets:
     ``image`` key (``real/<condition>/<file stem>``, ``translated/<target>/<input id>``;
     also the name of its masks), ``path`` (its file), ``input`` (the file it was translated
     from; the path itself for real images), ``plate``, ``well`` and ``field`` (``""`` where
-    unknown; :meth:`~phendiff.data.sources.ImageRecord.location`).
+    unknown; :meth:`~phendiff.data.sources.ImageRecord.location`). ``control`` is the
+    condition the others are compared with.
     """
 
     channel_names: tuple[str, ...]
@@ -46,6 +48,7 @@ class Sets:
     real_meta: dict[str, list[dict]] = field(default_factory=dict)
     translated_meta: dict[str, list[dict]] = field(default_factory=dict)
     reconstruction_meta: dict[str, dict] = field(default_factory=dict)  # input id → metadata
+    control: str = CONTROL
 
     def items(self):
         """``(image, metadata)`` of every image to measure, metadata with ``kind`` and
@@ -55,7 +58,7 @@ class Sets:
         targets = set(self.translated)
         out = []
         for condition, images in self.real.items():
-            if condition in targets or Condition.parse(condition).is_control:
+            if condition in targets or condition == self.control:
                 meta = self.real_meta[condition]
                 out += [
                     (im, {**m, "condition": condition, "kind": "real"})
@@ -80,15 +83,20 @@ def record_meta(record, key: str) -> dict:
     return {"image": key, "path": path, "input": path, **record.location()}
 
 
-def load_sets(real: str | Path, translated: str | Path, progress: bool = False) -> Sets:
-    """Read the real screen and a ``phendiff translate`` output folder; check they match."""
+def load_sets(
+    real: str | Path, translated: str | Path, progress: bool = False, control: str | None = None
+) -> Sets:
+    """Read the real screen and a ``phendiff translate`` output folder; check they match.
+
+    ``control`` names the control; None: the one of the model that translated (from
+    ``translate.json``), else ``DMSO``."""
     from tqdm.auto import tqdm
 
     translated = Path(translated)
     rows = read_index(translated)
     if not rows:
         raise PhendiffError(f"{translated}/translations.csv has no rows; nothing to evaluate")
-    out = Sets((), {}, {}, {}, {}, [])
+    out = Sets((), {}, {}, {}, {}, [], control=_control(translated, control))
     stems: dict[str, int] = {}
     for record in tqdm(load_source(real), desc="reading real images", disable=not progress):
         name = record.condition.name
@@ -136,6 +144,17 @@ def load_sets(real: str | Path, translated: str | Path, progress: bool = False) 
             "no real images of %s: FID and statistics for them are not computed", ", ".join(missing)
         )
     return out
+
+
+def _control(translated: Path, given: str | None) -> str:
+    """The control's name: ``given``, else the translating model's, else ``DMSO``."""
+    if given is not None:
+        return Condition.parse(given).name
+    try:
+        recorded = json.loads((translated / "translate.json").read_text()).get("control")
+    except (OSError, ValueError, AttributeError):
+        recorded = None  # an older or hand-made folder: the default control
+    return recorded or CONTROL
 
 
 def feature_scale(images: Sequence[np.ndarray]) -> float:

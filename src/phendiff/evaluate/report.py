@@ -72,7 +72,7 @@ def _figure(name: str | None, caption: str, why: str = "not computed") -> str:
     )
 
 
-def _summary(fid, per_image, stats, options) -> list[str]:
+def _summary(fid, per_image, stats, options, control: str) -> list[str]:
     parts = ["<h2>Summary</h2>"]
     per_dose = S.fid_per_dose(fid)
     if per_dose:
@@ -100,7 +100,7 @@ def _summary(fid, per_image, stats, options) -> list[str]:
         ceiling = "replicate ceiling" in conclusions
         parts += [
             "<p>Same conclusion: the share of (condition, feature) tests against "
-            f"{CONTROL} that say the same on real and translated images"
+            f"{html.escape(control)} that say the same on real and translated images"
             + (
                 "; the replicate ceiling is the same rate between the real screen and an "
                 "independent real replicate — what a perfect generator would score"
@@ -129,6 +129,7 @@ def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -
     Returns the page's path.
     """
     figures = out / "figures"
+    control = meta.get("control") or CONTROL
     tests = stats.get("condition_tests")
     why = stats.get("notes", {}).get("statistics", "not computed")
     compounds = [] if tests is None else sorted(set(tests["compound"]), key=str.lower)
@@ -142,7 +143,7 @@ def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -
     if "dose_response" in stats:
         chosen = {c: top_features(tests, N_CURVES, c) for c in compounds}
         curves = F.dose_response_figure(
-            stats["dose_response"], chosen, figures / "dose_response.png", CONTROL
+            stats["dose_response"], chosen, figures / "dose_response.png", control
         )
     most = [f for c in compounds for f in top_features(tests, N_BOXES_EACH, c)]
     box_png = F.boxplot_figure(per_image, list(dict.fromkeys(most)), figures / "boxplots.png")
@@ -168,7 +169,7 @@ def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -
         + f"; feature set <b>{html.escape(options.features)}</b>. Tables are in "
         "<code>tables/</code>; every per-image and per-cell row names its image's file "
         "(<code>path</code>, <code>input</code>), plate, well and field.</p>",
-        *_summary(fid, per_image, stats, options),
+        *_summary(fid, per_image, stats, options, control),
         "<h2>Real vs translated effects (Fig. 4)</h2>",
         _figure(
             scatter,
@@ -184,10 +185,10 @@ def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -
             f"Per compound, the {N_CURVES} features with its largest real effects (|Hedges' g| "
             "against the control at any dose): mean per image and 95 % "
             f"t-interval per dose, real (grey) and translated (blue); dashed lines and bands: "
-            f"{CONTROL} (tables/dose_response.csv).",
+            f"{html.escape(control)} (tables/dose_response.csv).",
             why,
         ),
-        *_measure_section(stats, options, figures),
+        *_measure_section(stats, options, figures, control),
         "<h2>FID and KID per condition</h2>",
         "<p>Each translated set is scored against the real images of its condition, beside "
         "the <b>copy-source baseline</b> (the untranslated inputs against the same real "
@@ -204,7 +205,8 @@ def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -
         "C·H·W values on the [-1, 1] scale (<i>l2</i>) and on 0–255 (<i>l2_255</i>).</p>",
         _table(_reconstruction_summary(recon)),
         "<h2>Same conclusion on real and translated images, per condition</h2>",
-        f"<p>Two-sided tests of each condition against {CONTROL} on per-image means, "
+        f"<p>Two-sided tests of each condition against {html.escape(control)} on per-image "
+        "means, "
         f"Benjamini–Hochberg corrected, α = {options.alpha}. Same conclusion: both "
         "significant in the same direction, or both not significant.</p>",
         _table(stats["agreement"]) if "agreement" in stats else f"<p><i>{html.escape(why)}</i></p>",
@@ -223,7 +225,7 @@ def write_report(out: Path, recon, fid, per_image, stats, options, meta: dict) -
     return write_text(out / "index.html", "\n".join(parts) + "\n")
 
 
-def _measure_section(stats, options, figures: Path) -> list[str]:
+def _measure_section(stats, options, figures: Path, control: str) -> list[str]:
     if options.measure is None:
         return []
     from phendiff.evaluate.features.areas import area_columns
@@ -247,7 +249,8 @@ def _measure_section(stats, options, figures: Path) -> list[str]:
         head,
         f"<p>Objects of the {channel} channel per image: Otsu's threshold of the smoothed "
         "channel, connected components of 4 px or more; their total area (px) per image, "
-        f"tested against {CONTROL} with Welch's t-test, on real and on translated images "
+        f"tested against {html.escape(control)} with Welch's t-test, on real and on translated "
+        "images "
         "(tables/measure_areas.csv, tables/measure_tests.csv).</p>",
         _figure(png, f"Total {channel} object area per image."),
         _table(side.reset_index()),

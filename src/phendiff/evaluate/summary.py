@@ -27,7 +27,7 @@ _FID_ROWS = (
 
 def _dose_label(name: str) -> str:
     c = Condition.parse(name)
-    return c.name if c.is_control else f"{c.concentration:g} µM"
+    return f"{c.concentration:g} µM" if c.dosed else c.name
 
 
 def fid_per_dose(fid: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -37,13 +37,11 @@ def fid_per_dose(fid: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {}
     done = fid[fid["fid_translated"].notna()]
     parsed = {n: Condition.parse(n) for n in done["condition"]}
-    controls = [n for n, c in parsed.items() if c.is_control]
+    controls = [n for n, c in parsed.items() if not c.dosed]
     out = {}
-    for compound in sorted(
-        {c.compound for c in parsed.values() if not c.is_control}, key=str.lower
-    ):
+    for compound in sorted({c.compound for c in parsed.values() if c.dosed}, key=str.lower):
         names = controls + sorted(
-            (n for n, c in parsed.items() if c.compound == compound and not c.is_control),
+            (n for n, c in parsed.items() if c.compound == compound and c.dosed),
             key=lambda n: parsed[n].sort_key(),
         )
         rows = done.set_index("condition").loc[names]

@@ -31,7 +31,7 @@ def load_data(
         progress=progress,
     )
     channels = channel_names(config.channel_names, scan.n_channels, records, data)
-    table = ConditionTable.from_conditions(r.condition for r in records)
+    table = ConditionTable.from_conditions((r.condition for r in records), config.control)
     train_records = [r for r in records if r.split == "train"]
     val_records = [r for r in records if r.split == "val"]
     if not train_records:

@@ -50,8 +50,6 @@ class Translation:
     metrics: list[dict[str, float]] = field(default_factory=list)
 
 
-
-
 def model_denoiser(
     model: PhendiffModel,
     precision: str = "auto",
@@ -191,9 +189,8 @@ def resolve_targets(model: PhendiffModel, targets: Sequence[str | Condition]) ->
         )
     resolved: list[Condition] = []
     for spec in targets:
-        found = [spec] if isinstance(spec, Condition) else model.conditions.resolve(spec)
-        for condition in found:
-            model.conditions.label(condition)  # raises with the known names if unknown
+        found = model.conditions.resolve(spec.name if isinstance(spec, Condition) else spec)
+        for condition in found:  # the model's spelling; unknown names raise, listing known
             if condition not in resolved:
                 resolved.append(condition)
     return resolved
@@ -212,10 +209,7 @@ def _resolve_sources(model, source, n: int) -> list[Condition]:
             f"{len(source)} source conditions for {n} images; expected one "
             "condition, or one per image"
         )
-    resolved = [s if isinstance(s, Condition) else Condition.parse(s) for s in source]
-    for s in set(resolved):
-        model.conditions.label(s)
-    return resolved
+    return [model.conditions.find(s) for s in source]  # unknown names raise, listing known
 
 
 def _check_images(model: PhendiffModel, images: list[np.ndarray]) -> None:
@@ -246,5 +240,3 @@ def _batches(images, sources, batch_size: int) -> list[list[int]]:
     return [
         idx[k : k + batch_size] for idx in by_shape.values() for k in range(0, len(idx), batch_size)
     ]
-
-

@@ -101,8 +101,10 @@ def dose_series_figure(
     series: Sequence[tuple[Condition, np.ndarray]],
     channel_names: Sequence[str],
     differences: bool = False,
+    control: str | None = None,
 ) -> Path:
-    """The input at left, one row per compound, columns by increasing concentration.
+    """The input at left, one row per compound (the ``control`` first), columns by
+    increasing concentration.
 
     source : (label, image (C, Y, X)) in normalised units.
     series : (target condition, translated image) pairs, any order.
@@ -110,10 +112,8 @@ def dose_series_figure(
         one colour scale for the whole figure.
     """
     rows: dict[str, list[tuple[Condition, np.ndarray]]] = {}
-    for condition, image in sorted(series, key=lambda p: p[0].sort_key()):
-        rows.setdefault("DMSO" if condition.is_control else condition.compound, []).append(
-            (condition, image)
-        )
+    for condition, image in sorted(series, key=lambda p: p[0].sort_key(control)):
+        rows.setdefault(condition.compound, []).append((condition, image))
     ncols = 1 + max(len(r) for r in rows.values())
     fig, axes = _figure(len(rows), ncols)
     label, src = source
@@ -132,7 +132,7 @@ def dose_series_figure(
                 )
             else:
                 axes[r, c].imshow(to_rgb(image, channel_names))
-            dose = "DMSO" if condition.is_control else f"{condition.concentration:g} µM"
+            dose = f"{condition.concentration:g} µM" if condition.dosed else condition.name
             axes[r, c].set_title(dose, fontsize=8)
         for c in range(len(items) + 1, ncols):
             axes[r, c].set_visible(False)

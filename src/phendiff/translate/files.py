@@ -26,6 +26,7 @@ images and the main process writes the index.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phendiff.conditions import Condition
+from phendiff.conditions import CONTROL, Condition, ConditionTable
 from phendiff.config import TranslateOptions
 from phendiff.data.atomic import write_text
 from phendiff.data.io import IMAGE_SUFFIXES, read_channel_names, write_tiff
@@ -82,27 +83,34 @@ LOCATION = ("plate", "well", "field")
 
 
 def collect_inputs(
-    inputs: Sequence[str | Path], source: str | None = None, compounds: Sequence[str] | None = None
+    inputs: Sequence[str | Path],
+    source: str | None = None,
+    compounds: Sequence[str] | None = None,
+    conditions: ConditionTable | None = None,
 ) -> list[ImageRecord]:
     """Image records from files, folders, manifests or BBBC021 CSVs.
 
     A condition known from the layout (folder per condition, manifest) is the source; loose
     image files take ``source``, and so do the images of a folder, which without ``source``
-    take the condition the folder is named after (``SCREEN/DMSO``). A ``source`` that
-    contradicts a manifest or a folder of condition folders is an error. ``compounds`` keeps
-    only those compounds of manifests, BBBC021 CSVs and folders of condition folders
-    (case-insensitive; the control only if listed).
+    take the condition the folder is named after (``SCREEN/DMSO``, ``SCREEN/untreated``): one
+    of the model's ``conditions`` when they are given. A ``source`` that contradicts a
+    manifest or a folder of condition folders is an error. ``compounds`` keeps only those
+    compounds of manifests, BBBC021 CSVs and folders of condition folders (case-insensitive;
+    the control only if listed). With ``conditions``, names are spelled as the model spells
+    them (``Untreated`` for ``untreated``).
     """
-    given = Condition.parse(source) if source else None
+    spell = functools.partial(_spelled, conditions)
+    given = spell(Condition.parse(source)) if source else None
     records: list[ImageRecord] = []
     for item in map(Path, inputs):
         if item.is_file() and item.suffix.lower() in IMAGE_SUFFIXES:
             records.append(_loose(item, given))
         elif item.is_dir() and _loose_images(item):
-            source_here = given or _folder_condition(item)  # SCREEN/DMSO is DMSO
+            source_here = given or _folder_condition(item, conditions)  # SCREEN/DMSO is DMSO
             records.extend(_loose(p, source_here) for p in _loose_images(item))
         elif item.exists():
             for record in load_source(item, compounds=compounds):
+                record = dataclasses.replace(record, condition=spell(record.condition))
                 if given is not None and record.condition != given:
                     raise PhendiffError(
                         f"{record.name}: its condition is {record.condition.name} (from "
@@ -119,12 +127,27 @@ def collect_inputs(
     return records
 
 
-def _folder_condition(folder: Path) -> Condition | None:
-    """The condition a folder of images is named after (``DMSO``, ``nocodazole@0.3``), if any."""
+def _spelled(conditions: ConditionTable | None, condition: Condition) -> Condition:
+    """``condition`` as the model's table spells it, where the table knows it."""
+    if conditions is None:
+        return condition
     try:
-        return Condition.parse(folder.name)
+        return conditions.find(condition)
+    except PhendiffError:
+        return condition  # unknown conditions are reported together, later
+
+
+def _folder_condition(folder: Path, conditions: ConditionTable | None) -> Condition | None:
+    """The condition a folder of images is named after, if any: one of ``conditions`` when
+    given, else ``DMSO`` or ``<compound>@<concentration>``."""
+    try:
+        condition = Condition.parse(folder.name)
     except PhendiffError:
         return None
+    if conditions is not None:
+        spelled = _spelled(conditions, condition)
+        return spelled if spelled in conditions.conditions else None
+    return condition if condition.dosed or condition == Condition(CONTROL) else None
 
 
 def _loose_images(folder: Path) -> list[Path]:
@@ -191,7 +214,7 @@ def translate_files(
             f"{len(unknown)} input condition(s) unknown to this model: "
             f"{', '.join(unknown[:6])}{' ...' if len(unknown) > 6 else ''}; it knows "
             f"{', '.join(model.conditions.names)} — keep the known compounds with --compounds "
-            "(e.g. --compounds DMSO)"
+            f"(e.g. --compounds {model.conditions.control_name or model.conditions.compounds[0]})"
         )
     for r in records:
         _check_name(r.paths[0])
@@ -222,6 +245,7 @@ def translate_files(
         if state.is_main_process:
             meta = {
                 "model": str(model.path),
+                "control": model.conditions.control_name,
                 "targets": [t.name for t in target_list],
                 "options": {**asdict(options), "fixed_point": options.refinements},
                 "inputs": len(records),
@@ -348,10 +372,11 @@ def _translate_chunk(model, denoiser, chunk, targets, out, options, channel_axis
         difference_figure(folder / "differences.png", diffs, names)
         if len(targets) > 1:
             label = record.condition.name
-            dose_series_figure(folder / "dose_series.png", (label, x), series, names)
-            dose_series_figure(
-                folder / "dose_series_differences.png", (label, x), series, names, differences=True
-            )
+            control = model.conditions.control_name
+            dose_series_figure(folder / "dose_series.png", (label, x), series, names,
+                               control=control)  # fmt: skip
+            dose_series_figure(folder / "dose_series_differences.png", (label, x), series,
+                               names, differences=True, control=control)  # fmt: skip
     return rows
 
 

@@ -51,7 +51,7 @@ def load_source(
     * a folder containing ``manifest.csv`` → that manifest;
     * any other folder → :func:`from_folders`.
 
-    ``compounds`` keeps only those compounds (case-insensitive; DMSO only if listed).
+    ``compounds`` keeps only those compounds (case-insensitive; the control only if listed).
     """
     path = Path(path)
     if not path.exists():

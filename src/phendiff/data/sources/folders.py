@@ -14,7 +14,10 @@ from phendiff.errors import PhendiffError
 
 logger = logging.getLogger(__name__)
 
-_CONDITION_FORM = "'DMSO' or '<compound>@<concentration in µM>' (e.g. 'nocodazole@0.3')"
+_CONDITION_FORM = (
+    "the control's name ('DMSO', 'untreated', ...) or '<compound>@<concentration in µM>' "
+    "(e.g. 'nocodazole@0.3')"
+)
 
 
 def from_folders(
@@ -25,10 +28,11 @@ def from_folders(
     Parameters
     ----------
     root : str or path-like
-        Folder whose sub-folders are named ``DMSO`` or ``<compound>@<concentration µM>``.
+        Folder whose sub-folders are named ``<compound>@<concentration µM>`` or, for
+        the control, by its name alone (``DMSO``, ``untreated``).
         Hidden folders and files (starting with ``.``) and non-image files are skipped.
     compounds : iterable of str, optional
-        Compounds to keep (case-insensitive); the control is kept only if ``"DMSO"`` is listed.
+        Compounds to keep (case-insensitive); the control is kept only if listed.
 
     Returns
     -------

@@ -67,16 +67,16 @@ def from_manifest(
 
     Columns: ``path`` (one multi-channel file) or several ``path_<channel>`` (one file per
     channel; the column order is the channel order), ``compound``, ``concentration`` (µM;
-    empty or 0 for ``DMSO``), and optionally ``plate``, ``well``, ``field``, ``split``
-    (``train``/``val``/``test``). Column names are case-insensitive. Relative paths are
-    resolved against the manifest's folder.
+    empty for the control: ``DMSO``, or the name given to ``--control``), and optionally
+    ``plate``, ``well``, ``field``, ``split`` (``train``/``val``/``test``). Column names are
+    case-insensitive. Relative paths are resolved against the manifest's folder.
 
     Parameters
     ----------
     csv_path : str or path-like
         The manifest.
     compounds : iterable of str, optional
-        Compounds to keep (case-insensitive); the control is kept only if ``"DMSO"`` is listed.
+        Compounds to keep (case-insensitive); the control is kept only if listed.
 
     Returns
     -------

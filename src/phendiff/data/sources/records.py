@@ -131,8 +131,8 @@ def _wanted_compounds(
     if not wanted or unknown:
         raise PhendiffError(
             f"{source}: compound filter {sorted(wanted)} names unknown compound(s) "
-            f"{unknown}; available: {', '.join(available)} — the control is '{CONTROL}' "
-            "and is kept only if listed"
+            f"{unknown}; available: {', '.join(available)} — the control is kept only if "
+            "listed"
         )
     return {name.lower() for name in wanted}
 
@@ -200,11 +200,14 @@ def _missing_columns_error(csv_path: Path, header: list[str], missing, expected:
 
 
 def _row_condition(where: str, compound: str, concentration: str) -> Condition:
-    """Condition of one CSV row; the control's concentration is ignored."""
+    """Condition of one CSV row: an empty concentration is a condition without a dose (the
+    control: ``DMSO``, ``untreated``, ...); DMSO's concentration (a vehicle's %) is ignored."""
     if not compound:
-        raise PhendiffError(f"{where}: empty compound; expected a compound name or '{CONTROL}'")
-    if compound.upper() == CONTROL:
-        return Condition(CONTROL)
+        raise PhendiffError(
+            f"{where}: empty compound; expected a compound name or the control's (e.g. '{CONTROL}')"
+        )
+    if not concentration or compound.upper() == CONTROL:
+        return _checked(where, compound, 0.0)
     try:
         value = float(concentration)
     except ValueError:
@@ -212,8 +215,12 @@ def _row_condition(where: str, compound: str, concentration: str) -> Condition:
             f"{where}: concentration {concentration!r} for {compound!r} is not a number; "
             "expected the concentration in µM, e.g. 0.3"
         ) from None
+    return _checked(where, compound, value)
+
+
+def _checked(where: str, compound: str, concentration: float) -> Condition:
     try:
-        return Condition(compound, value)
+        return Condition(compound, concentration)
     except PhendiffError as exc:
         raise PhendiffError(f"{where}: {exc}") from None
 

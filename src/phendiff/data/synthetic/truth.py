@@ -137,7 +137,7 @@ def true_parameters(condition: Condition) -> dict[str, float]:
         this dose. ``expected_cells_per_field`` is for a 64×64 field and scales with area.
     """
     params = dict(BASELINE)
-    if condition.is_control:
+    if condition == Condition(CONTROL):
         return params
     compound = _COMPOUNDS_BY_NAME.get(condition.compound)
     if compound is None:
