@@ -42,7 +42,7 @@ def main() -> None:
     size, n = model.config.image_size, args.images
     dmso = Condition("DMSO")
     inputs = [render_field(dmso, np.random.default_rng([7, i]), size) for i in range(n)]
-    targets = [c for c in model.conditions.conditions if not c.is_control]
+    targets = [c for c in model.conditions.conditions if c != model.conditions.control]
     real = {
         c: np.stack([render_field(c, np.random.default_rng([9, k, i]), size) for i in range(n)])
         for k, c in enumerate(targets)

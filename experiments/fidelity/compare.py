@@ -113,7 +113,7 @@ def main() -> None:
     by = {}
     for r in load_source(a.real):
         by.setdefault(r.condition.name, []).append(r)
-    inputs = [r.load() for r in load_source(a.inputs) if r.condition.is_control][: a.n]
+    inputs = [r.load() for r in load_source(a.inputs) if not r.condition.dosed][: a.n]
     level = threshold_otsu(np.concatenate([smooth(r.load()).ravel() for r in by["DMSO"]]))
     targets = list(dict.fromkeys([*a.targets, a.identity]))
     real = {c: np.nanmean([field_stats(r.load(), level) for r in by[c][: a.n]], axis=0)

@@ -52,7 +52,7 @@ def hill(dose: float) -> float:
 def truth(condition: Condition) -> dict[str, float]:
     """Area factor, survival and intensity factor of a condition."""
     t = {"area_factor": 1.0, "survival": 1.0, "intensity_factor": 1.0}
-    if condition.is_control:
+    if not condition.dosed:
         return t
     h = hill(condition.concentration)
     top = TOP[condition.compound]
@@ -78,7 +78,7 @@ def treated(condition: Condition, image, labels, rng) -> list[np.ndarray]:
     """Whole treated images (1, Y, X) to crop from (several for random removals)."""
     x = image[None]
     t = truth(condition)
-    if condition.is_control:
+    if not condition.dosed:
         return [x]
     if condition.compound in ("shrink", "swell"):
         return [scale_objects(x, labels, t["area_factor"] ** 0.5, rng)[0]]

@@ -62,7 +62,7 @@ def main(
         grid = quadratic_grid(steps, c.num_train_timesteps)
     else:
         grid = timestep_grid(steps, c.num_train_timesteps)
-    records = [r for r in load_source(screen) if r.condition.is_control][:N]
+    records = [r for r in load_source(screen) if not r.condition.dosed][:N]
     raw = np.stack([r.load() for r in records]).astype(np.float64)
     x = torch.from_numpy(model.normalizer.normalize(raw))
     source = torch.full((len(x),), model.conditions.label("DMSO"))
