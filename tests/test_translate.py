@@ -470,3 +470,35 @@ def test_refinement_makes_plain_ddim_inversion_nearly_exact_on_the_demo_model():
         result = translate(demo, fields, "DMSO", ["DMSO"], options)
         mse[k] = np.mean([m["mse"] for m in result.metrics])
     assert mse[8] < mse[0] / 20, mse
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(inversion="exact", fixed_point=0),
+        dict(inversion="exact", fixed_point=3, guidance=2.0),
+        dict(inversion="ddim", fixed_point=2),
+        dict(inversion="noised", depth=0.5),
+    ],
+)
+def test_evaluations_per_image_counts_the_network_calls(model, dmso, options):
+    """The progress bar's cost model: every sweep of the network, counted at the network."""
+    import dataclasses
+
+    from phendiff.translate import model_denoiser
+    from phendiff.translate.core import evaluations_per_image
+
+    calls = []
+
+    def counted(x, t, labels):
+        calls.append(x.shape[0])
+        return network(x, t, labels)
+
+    options = TranslateOptions(steps=3, precision="fp32", **options)
+    denoiser = model_denoiser(model, "fp32")
+    network = denoiser.network
+    denoiser = dataclasses.replace(denoiser, network=counted)
+    # the source among the targets costs nothing: its output is the round trip
+    translate(model, dmso[:2], "DMSO", ["DMSO", "latrunculin@3", "nocodazole@1"], options,
+              denoiser=denoiser)  # fmt: skip
+    assert sum(calls) == 2 * evaluations_per_image(options, 2)

@@ -29,6 +29,17 @@ SCHEMES = {
 }
 
 
+def evaluations_per_image(options: TranslateOptions, targets: int) -> int:
+    """Network evaluations one image costs: its inversion (one sweep of ``steps``, plus one
+    per fixed-point refinement; none for ``noised``, which noises in closed form), the
+    residual sweep (``exact``, ``noised``), the round trip, and one sweep per target other
+    than its own condition (two with guidance). BDIA's count is approximate."""
+    inversion = 0 if options.inversion == "noised" else 1 + options.refinements
+    residuals = 1 if options.inversion in ("exact", "noised") else 0
+    per_target = 2 if options.guidance != 1 else 1
+    return options.steps * (inversion + residuals + 1 + per_target * targets)
+
+
 def image_noise(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Standard normal noise of x's shape (N, ...), float64, one generator per image.
 

@@ -52,6 +52,7 @@ from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import PhendiffModel
 from phendiff.translate.arrays import model_denoiser, resolve_targets, translate
 from phendiff.translate.channels import channel_order
+from phendiff.translate.core import evaluations_per_image
 from phendiff.translate.figures import difference_figure, dose_series_figure, save_preview
 from phendiff.translate.progress import image_progress
 
@@ -228,8 +229,9 @@ def translate_files(
         rows: list[dict] = []
         work = list(zip(ids, records, layouts, strict=True))
         with state.split_between_processes(work) as mine:
-            # network rows per image: inversion with its refinements, round trip, targets
-            per_image = options.steps * (2 + options.refinements + len(target_list))
+            sources = {r.condition for r in records}
+            others = len(target_list) - (len(sources) == 1 and next(iter(sources)) in target_list)
+            per_image = evaluations_per_image(options, others)
             bar, ticking, batch = image_progress(
                 len(mine), progress and state.is_main_process, denoiser, per_image
             )
