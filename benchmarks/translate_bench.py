@@ -12,12 +12,16 @@ For the same model, images and dose series of 8 targets:
 Each runs in its own child process (peak memory is its own). Reported per translated image:
 wall time, network evaluations (images through the UNet), peak memory, and the
 reconstruction error of the same-condition round trip (MSE, normalised units). The last line
-is ``speedup=<baseline time / phendiff time> reconstruction_ratio=<baseline MSE / phendiff MSE>``.
+is ``speedup=<baseline time / phendiff time> reconstruction_ratio=<baseline MSE / phendiff MSE>
+matched_speedup=<baseline time / time of the cheapest setting whose quality is no worse than
+the 100-step translation>``; that setting comes from ``--quality``, the JSON that
+``benchmarks/translation_quality.py --json`` writes (quality measured there, time here).
 
     python benchmarks/translate_bench.py                 # the shipped demo model, 64 px
     python benchmarks/translate_bench.py --model paper   # random-initialised paper preset, 128 px
     python benchmarks/translate_bench.py --ablation      # + each optimisation switched on in turn
     python benchmarks/translate_bench.py --repeats 3     # median of 3 alternating runs
+    python benchmarks/translate_bench.py --quality quality.json   # + matched_speedup
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -145,11 +150,12 @@ def run_phendiff(model, images, targets, variant: dict) -> dict:
 
     import phendiff.translate as T
 
-    defaults = T.TranslateOptions()
-    options = T.TranslateOptions(
-        steps=variant.get("steps", defaults.steps),
-        precision=variant.get("precision", defaults.precision),
-        network_batch=variant.get("network_batch", defaults.network_batch) or len(images),
+    chosen = T.TranslateOptions(**variant.get("options", {}))  # a setting's own options
+    options = dataclasses.replace(
+        chosen,
+        steps=variant.get("steps", chosen.steps),
+        precision=variant.get("precision", chosen.precision),
+        network_batch=variant.get("network_batch", chosen.network_batch) or len(images),
         batch_size=len(images),
     )
     fmt = torch.channels_last if variant.get("cl", True) else torch.contiguous_format
@@ -204,6 +210,13 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="runs of every row, alternating (median time)"
     )
+    parser.add_argument(
+        "--quality",
+        type=Path,
+        metavar="JSON",
+        help="translation_quality.py --json output: also time its cheapest setting no worse "
+        "than the 100-step translation, for matched_speedup",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # method, model, images, variant as JSON
@@ -212,6 +225,10 @@ def main() -> None:
         return
     variants = LADDER if args.ablation else [("phendiff", {})]
     rows = [("baseline", "baseline", {})] + [("phendiff", name, v) for name, v in variants]
+    matched = _matched_setting(args.quality) if args.quality else None
+    if matched is not None:
+        name, options = matched
+        rows.append(("phendiff", f"matched: {name}", {"options": options}))
     runs: dict[str, list[dict]] = {name: [] for _, name, _ in rows}
     for _ in range(args.repeats):  # alternating, so drifts of a shared machine hit all rows
         for method, name, variant in rows:
@@ -236,11 +253,28 @@ def main() -> None:
             f"{name:<{width}} {r['seconds'] / n:>8.3f} {r['evals'] / n:>14.1f} "
             f"{r['peak_mb']:>9.0f} {r['mse']:>10.3g} {b['seconds'] / r['seconds']:>8.2f}"
         )
-    p = results[rows[-1][1]]  # phendiff at its defaults
+    p = results[variants[-1][0]]  # phendiff at its defaults
+    if matched is not None:
+        m = results[rows[-1][1]]
+        match = f"matched_speedup={b['seconds'] / m['seconds']:.2f}"
+    elif args.quality:
+        match = "matched_speedup=none (no setting matched the 100-step translation)"
+    else:
+        match = "matched_speedup=unmeasured (pass --quality from translation_quality.py --json)"
     print(
         f"speedup={b['seconds'] / p['seconds']:.2f} "
-        f"reconstruction_ratio={b['mse'] / max(p['mse'], 1e-300):.3g}"
+        f"reconstruction_ratio={b['mse'] / max(p['mse'], 1e-300):.3g} {match}"
     )
+
+
+def _matched_setting(path: Path) -> tuple[str, dict] | None:
+    """(name, TranslateOptions fields) of the cheapest setting no worse than the reference."""
+    quality = json.loads(path.read_text())
+    name = quality["cheapest_match"]
+    if name is None:
+        return None
+    row = next(r for r in quality["rows"] if r["setting"] == name)
+    return name, {k: v for k, v in row["options"].items() if k not in ("batch_size",)}
 
 
 if __name__ == "__main__":
