@@ -50,6 +50,8 @@ SETTINGS = [
     "exact:25,fixed_point=2",
     "exact:25,fixed_point=4",
     "exact:25,fixed_point=8",
+    "exact:25,fixed_point=0,spacing=quadratic",
+    "exact:25,fixed_point=4,spacing=quadratic",
     "exact:50,fixed_point=0",
     "exact:50,fixed_point=4",
     "exact:100,fixed_point=0",
@@ -73,7 +75,10 @@ def parse_setting(text: str):
     kw: dict = dict(inversion=inversion, steps=int(steps), batch_size=16)
     for item in fields:
         name, value = item.split("=")
-        kw[name] = int(value) if name in ("fixed_point", "seed") else float(value)
+        if name in ("spacing", "guidance_kind"):
+            kw[name] = value
+        else:
+            kw[name] = int(value) if name in ("fixed_point", "seed") else float(value)
     return TranslateOptions(**kw)
 
 

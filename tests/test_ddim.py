@@ -13,7 +13,13 @@ from conftest import micro_model
 from phendiff.diffusion import bdia, ddim, exact
 from phendiff.diffusion.denoiser import Denoiser
 from phendiff.diffusion.guidance import classifier_free, source_relative
-from phendiff.diffusion.schedule import make_alpha_bar, steps_down, steps_up, timestep_grid
+from phendiff.diffusion.schedule import (
+    SPACINGS,
+    make_alpha_bar,
+    steps_down,
+    steps_up,
+    timestep_grid,
+)
 
 AB = make_alpha_bar("linear")
 
@@ -85,10 +91,10 @@ def test_spy_called_at_exactly_the_grid(n):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 60), st.floats(-3, 3), st.floats(0.1, 1.0))
-def test_constant_eps_round_trips_any_grid(n, c, depth):
+@given(st.integers(1, 30), st.floats(-3, 3), st.floats(0.1, 1.0), st.sampled_from(SPACINGS))
+def test_constant_eps_round_trips_any_grid(n, c, depth, spacing):
     # with ε constant, the DDIM update is exactly invertible (x̂0 is preserved along the path)
-    grid = timestep_grid(n, 1000, depth)
+    grid = timestep_grid(n, 1000, depth, spacing)
     model = lambda x, t, y: torch.full_like(x, c)  # noqa: E731
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     back = generate(model, invert(model, x, None, grid, AB), None, grid, AB)
@@ -129,7 +135,8 @@ def translate_with(method, model, x, src, tgt, grid, prediction="epsilon"):
 
 @pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
-def test_two_gaussians_translate_to_the_closed_form(method, prediction):
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_two_gaussians_translate_to_the_closed_form(method, prediction, spacing):
     mus, model = gaussian_classes(prediction)
     x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0)).double() + mus[0]
     src, tgt = torch.zeros(32, dtype=torch.long), torch.ones(32, dtype=torch.long)
@@ -138,9 +145,12 @@ def test_two_gaussians_translate_to_the_closed_form(method, prediction):
     want = mus[1] + (x - mus[0]) + AB[-1].sqrt() * (mus[0] - mus[1])
     errors = []
     for n in (5, 10, 20, 50, 100):
-        out = translate_with(method, model, x, src, tgt, timestep_grid(n), prediction)
+        grid = timestep_grid(n, spacing=spacing)
+        out = translate_with(method, model, x, src, tgt, grid, prediction)
         errors.append((out - want).abs().max().item())
-    assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), errors
+    # falling with every refinement of the grid, until at the level of round-off and of the
+    # √ᾱ_T term's grid dependence (1e-4)
+    assert all(b < a or b < 1e-4 for a, b in zip(errors, errors[1:], strict=False)), errors
     assert errors[-1] < 2e-3, errors
 
 
@@ -201,9 +211,9 @@ def random_unet():
     return ConditionalUNet(micro_model(), num_conditions=3).eval()
 
 
-@pytest.mark.parametrize("n", [10, 50])
-def test_exact_inversion_round_trips_a_random_unet(random_unet, n):
-    grid = timestep_grid(n)
+@pytest.mark.parametrize("n,spacing", [(10, "even"), (50, "even"), (25, "quadratic")])
+def test_exact_inversion_round_trips_a_random_unet(random_unet, n, spacing):
+    grid = timestep_grid(n, spacing=spacing)
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     labels = torch.tensor([0, 2])
 

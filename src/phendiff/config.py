@@ -183,6 +183,7 @@ class TrainConfig:
 INVERSIONS = ("exact", "noised", "bdia", "ddim")
 PRECISIONS = ("auto", "fp32", "bf16", "fp64")
 GUIDANCE_KINDS = ("source", "cfg")
+SPACINGS = ("even", "quadratic")  # as phendiff.diffusion.schedule.SPACINGS
 
 
 # fixed-point refinements of each exact-inversion step by default: what the translation shows
@@ -219,6 +220,8 @@ class TranslateOptions:
     fixed_point : fixed-point refinements of each DDIM inversion step (one network evaluation
         each, shared by all targets); None: ``FIXED_POINT`` with exact inversion, 0 with ddim
         (the paper's plain inversion); BDIA takes none.
+    spacing : ``even`` timesteps, or ``quadratic`` (finer near the data; see
+        :func:`~phendiff.diffusion.schedule.timestep_grid`).
     """
 
     steps: int = 25
@@ -234,6 +237,7 @@ class TranslateOptions:
     residual_depth: float | None = None
     seed: int = 0
     fixed_point: int | None = None
+    spacing: str = "even"
 
     @property
     def refinements(self) -> int:
@@ -253,6 +257,10 @@ class TranslateOptions:
         if self.precision not in PRECISIONS:
             raise PhendiffError(
                 f"precision={self.precision!r}; expected one of {', '.join(PRECISIONS)}"
+            )
+        if self.spacing not in SPACINGS:
+            raise PhendiffError(
+                f"spacing={self.spacing!r}; expected one of {', '.join(SPACINGS)}"
             )
         if self.guidance_kind not in GUIDANCE_KINDS:
             raise PhendiffError(f"guidance_kind={self.guidance_kind!r}; expected source or cfg")

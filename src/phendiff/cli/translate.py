@@ -12,6 +12,7 @@ from phendiff.config import (
     GUIDANCE_KINDS,
     INVERSIONS,
     PRECISIONS,
+    SPACINGS,
     TranslateOptions,
 )
 
@@ -72,6 +73,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
          dict(choices=GUIDANCE_KINDS)),
         ("--depth", "depth", "invert to this fraction of the noise schedule",
          dict(type=float, metavar="F")),
+        ("--spacing", "spacing", "timesteps evenly spaced, or quadratic (finer near the data)",
+         dict(choices=SPACINGS)),
         ("--precision", "precision", "network precision; auto: bf16 autocast where the device "
          "has it, else fp32; trajectories are float64 in every case", dict(choices=PRECISIONS)),
         ("--batch-size", "batch_size", "images inverted together", dict(type=int, metavar="B")),

@@ -64,20 +64,34 @@ def _rescale_zero_terminal_snr(alpha_bar: torch.Tensor) -> torch.Tensor:
     return sqrt_ab**2
 
 
-def timestep_grid(num_steps: int, num_train_timesteps: int = 1000, depth: float = 1.0) -> list[int]:
+SPACINGS = ("even", "quadratic")
+
+
+def timestep_grid(
+    num_steps: int, num_train_timesteps: int = 1000, depth: float = 1.0, spacing: str = "even"
+) -> list[int]:
     """Increasing timesteps ``[t_1, ..., t_n]`` that DDIM visits, plus the clean end ``-1``.
 
     Returns ``[-1, t_1, ..., t_n]``: position 0 is the data x_0 (ᾱ = 1 by convention),
-    ``t_n`` the deepest noise level. Steps are evenly spaced ("trailing" spacing, so the
-    deepest step reaches ``depth * T - 1``; Lin et al. 2024 show "leading" spacing never
-    reaches the end of the schedule). ``depth < 1`` stops part-way (partial inversion).
+    ``t_n`` the deepest noise level. ``even`` spacing is "trailing" (the deepest step
+    reaches ``depth * T - 1``; Lin et al. 2024 show "leading" spacing never reaches the end of
+    the schedule); ``quadratic`` puts step i at ``top · (i/n)²``: finer near the data, where
+    DDIM inversion's error concentrates, coarser near the noise (steps at least one timestep
+    apart, so the first ones may be 0, 1, 2, ...). ``depth < 1`` stops
+    part-way (partial inversion).
     """
     if num_steps < 1:
         raise ValueError(f"num_steps={num_steps}; expected an integer >= 1")
     if not 0 < depth <= 1:
         raise ValueError(f"depth={depth}; expected 0 < depth <= 1")
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing={spacing!r}; expected one of {', '.join(SPACINGS)}")
     top = depth * num_train_timesteps
-    ts = [round(top * (i + 1) / num_steps) - 1 for i in range(num_steps)]
+    power = 2 if spacing == "quadratic" else 1
+    ts = [round(top * ((i + 1) / num_steps) ** power) - 1 for i in range(num_steps)]
+    if spacing == "quadratic":  # the finest steps are at least one timestep apart
+        for i in range(num_steps):
+            ts[i] = max(ts[i], ts[i - 1] + 1 if i else 0)
     if len(set(ts)) != len(ts) or ts[0] < 0:
         raise ValueError(
             f"{num_steps} steps do not fit in {top:g} timesteps; use fewer steps or more depth"

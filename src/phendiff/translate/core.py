@@ -88,7 +88,7 @@ def translate_normalized(
     reconstruction : (N, C, Y, X) float64; outputs : one (N, C, Y, X) float64 per target.
     """
     T = len(denoiser.alpha_bar)
-    levels = timestep_grid(options.steps, T, options.depth)
+    levels = timestep_grid(options.steps, T, options.depth, options.spacing)
     up, down = steps_up(levels), steps_down(levels)
     invert, generate = SCHEMES[options.inversion]
     if options.inversion == "noised":
