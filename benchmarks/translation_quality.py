@@ -137,7 +137,8 @@ def latent_kurtosis(model, denoiser, x, options) -> float:
 
     if options.inversion not in ("exact", "ddim"):
         return float("nan")
-    up = steps_up(timestep_grid(options.steps, len(denoiser.alpha_bar), options.depth))
+    grid = timestep_grid(options.steps, len(denoiser.alpha_bar), options.depth, options.spacing)
+    up = steps_up(grid)
     labels = torch.full((len(x),), model.conditions.label(model.conditions.control))
     invert = exact.invert if options.inversion == "exact" else ddim.invert
     latent = invert(denoiser, x, labels, up, None, options.refinements)

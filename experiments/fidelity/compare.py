@@ -48,7 +48,10 @@ def parse_setting(text: str) -> TranslateOptions:
     kw: dict = dict(inversion=inversion, steps=int(steps), precision="fp32", batch_size=32)
     for item in fields:
         name, value = item.split("=")
-        kw[name] = int(value) if name in ("fixed_point", "seed") else float(value)
+        if name in ("spacing", "guidance_kind"):
+            kw[name] = value
+        else:
+            kw[name] = int(value) if name in ("fixed_point", "seed") else float(value)
     return TranslateOptions(**kw)
 
 
