@@ -24,8 +24,8 @@ each setting (``inversion:steps[,field=value ...]``, TranslateOptions fields):
   inversion, 200 steps, unrefined) as a fraction of the reference's own change from the
   input; ``recon``: round-trip MSE; ``s``: seconds for the setting (one run, one machine).
 
-A setting **matches** the ``--match`` reference (default ``exact:100,fixed_point=0``, the
-100-step translation) when its effect error and mean FID are no worse than the reference's and
+A setting **matches** the ``--match`` reference (default ``exact:100,fixed_point=0,spacing=even``,
+the 100-step translation) when its effect error and mean FID are no worse than the reference's and
 its identity is at most 0.02 below. The cheapest matching setting (fewest evaluations per
 image for the whole series) is printed last and written with every row to ``--json``, which
 ``benchmarks/translate_bench.py --quality`` reads for its ``matched_speedup``.
@@ -46,16 +46,17 @@ import numpy as np
 NULL = "latrunculin@0.1"
 VISIBLE = ["latrunculin@1", "latrunculin@3", "nocodazole@1", "nocodazole@3"]
 SETTINGS = [
-    "exact:25,fixed_point=0",
-    "exact:25,fixed_point=2",
-    "exact:25,fixed_point=4",
-    "exact:25,fixed_point=8",
+    "exact:25,fixed_point=0,spacing=even",
+    "exact:25,fixed_point=2,spacing=even",
+    "exact:25,fixed_point=4,spacing=even",
+    "exact:25,fixed_point=8,spacing=even",
     "exact:25,fixed_point=0,spacing=quadratic",
     "exact:25,fixed_point=4,spacing=quadratic",
-    "exact:50,fixed_point=0",
-    "exact:50,fixed_point=4",
-    "exact:100,fixed_point=0",
-    "ddim:25,fixed_point=0",
+    "exact:50,fixed_point=0,spacing=even",
+    "exact:50,fixed_point=4,spacing=even",
+    "exact:50,fixed_point=4,spacing=quadratic",
+    "exact:100,fixed_point=0,spacing=even",
+    "ddim:25,fixed_point=0,spacing=even",
 ]
 # (column, target, feature of the per-image table, transform of the ratio)
 EFFECTS = [
@@ -212,8 +213,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--settings", nargs="+", default=SETTINGS)
-    parser.add_argument("--match", default="exact:100,fixed_point=0")
-    parser.add_argument("--ref", default="exact:200,fixed_point=0")
+    parser.add_argument("--match", default="exact:100,fixed_point=0,spacing=even")
+    parser.add_argument("--ref", default="exact:200,fixed_point=0,spacing=even")
     parser.add_argument("--fid-weights", default=None, help="none: skip FID")
     parser.add_argument("--json", type=Path, help="write every row and the match here")
     args = parser.parse_args()

@@ -187,8 +187,10 @@ SPACINGS = ("even", "quadratic")  # as phendiff.diffusion.schedule.SPACINGS
 
 
 # fixed-point refinements of each exact-inversion step by default: what the translation shows
-# of cell loss and shape (experiments/fidelity/README.md)
-FIXED_POINT = 8
+# of cell loss and shape. With quadratic spacing, 4 refinements show as much of every effect as
+# 8 on even steps, with a lower FID, at 175 instead of 275 shared evaluations per image
+# (benchmarks/README.md, experiments/fidelity/README.md)
+FIXED_POINT = 4
 
 
 @dataclass(frozen=True)
@@ -220,8 +222,8 @@ class TranslateOptions:
     fixed_point : fixed-point refinements of each DDIM inversion step (one network evaluation
         each, shared by all targets); None: ``FIXED_POINT`` with exact inversion, 0 with ddim
         (the paper's plain inversion); BDIA takes none.
-    spacing : ``even`` timesteps, or ``quadratic`` (finer near the data; see
-        :func:`~phendiff.diffusion.schedule.timestep_grid`).
+    spacing : ``quadratic`` timesteps (finer near the data, where inversion errs most; the
+        default) or ``even`` (see :func:`~phendiff.diffusion.schedule.timestep_grid`).
     """
 
     steps: int = 25
@@ -237,7 +239,7 @@ class TranslateOptions:
     residual_depth: float | None = None
     seed: int = 0
     fixed_point: int | None = None
-    spacing: str = "even"
+    spacing: str = "quadratic"
 
     @property
     def refinements(self) -> int:
