@@ -261,10 +261,9 @@ def main() -> None:
         match = "matched_speedup=none (no setting matched the 100-step translation)"
     else:
         match = "matched_speedup=unmeasured (pass --quality from translation_quality.py --json)"
-    print(
-        f"speedup={b['seconds'] / p['seconds']:.2f} "
-        f"reconstruction_ratio={b['mse'] / max(p['mse'], 1e-300):.3g} {match}"
-    )
+    # an exact round trip can be exactly 0 (the quadratic grid): the ratio is then infinite
+    ratio = f"{b['mse'] / p['mse']:.3g}" if p["mse"] > 0 else "inf"
+    print(f"speedup={b['seconds'] / p['seconds']:.2f} reconstruction_ratio={ratio} {match}")
 
 
 def _matched_setting(path: Path) -> tuple[str, dict] | None:
