@@ -87,7 +87,8 @@ def main(args) -> None:
         cpu_step = counted(net, args.cpu_batch, s, s, backward=True)
         cpu_rate = cpu_step / args.cpu_step_seconds
         print(f"measured CPU step: {args.cpu_step_seconds:.1f} s at batch {args.cpu_batch} = "
-              f"{cpu_rate / 1e9:.0f} GFLOP/s; the assumed GPU is {rate / cpu_rate:.0f}x that")  # fmt: skip
+              f"{cpu_rate / 1e9:.0f} GFLOP/s; the assumed GPU is "
+              f"{rate / cpu_rate:.0f}x that")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def main(out: Path, fields_per_well: int, seed: int, height: int, width: int) ->
     rows, number = [HEADER], 0
     for p, (week, date, plate) in enumerate(PLATES):
         wells = iter(WELLS[p * 5 :] + WELLS[: p * 5])  # another layout on each plate
-        for c, (compound, (_, doses, n_wells)) in enumerate(COMPOUNDS.items()):
+        for compound, (_, doses, n_wells) in COMPOUNDS.items():
             for dose in doses:
                 for _ in range(n_wells):
                     well = next(wells)

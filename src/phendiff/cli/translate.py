@@ -73,8 +73,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
          dict(choices=GUIDANCE_KINDS)),
         ("--depth", "depth", "invert to this fraction of the noise schedule",
          dict(type=float, metavar="F")),
-        ("--spacing", "spacing", "timesteps quadratic in the step index (finer near the data, where "
-         "inversion errs: more of a treatment's effect at the same cost) or evenly spaced",
+        ("--spacing", "spacing", "timesteps quadratic in the step index (finer near the data, "
+         "where inversion errs: more of a treatment's effect at the same cost) or evenly spaced",
          dict(choices=SPACINGS)),
         ("--precision", "precision", "network precision; auto: bf16 autocast where the device "
          "has it, else fp32; trajectories are float64 in every case", dict(choices=PRECISIONS)),

@@ -130,8 +130,8 @@ def result_layers(
     t, c = translated.shape[:2]
     if translated.shape[1:] != image.shape or len(target_names) != t:
         raise PhendiffError(
-            f"translation of shape {translated.shape} for input {image.shape} and {len(target_names)} "
-            "targets; expected (targets, C, Y, X)"
+            f"translation of shape {translated.shape} for input {image.shape} and "
+            f"{len(target_names)} targets; expected (targets, C, Y, X)"
         )
     difference = translated.astype(np.float32) - image.astype(np.float32)[np.newaxis]
     common = {

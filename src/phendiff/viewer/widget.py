@@ -224,10 +224,11 @@ class TranslateWidget(QWidget):
     def _add_results(self, result, layer, image: np.ndarray, target: str) -> None:
         names = [c.name for c in result.targets]
         units = getattr(layer, "units", None)
+        units = None if units is None else [str(u) for u in units]
         layers = result_layers(image, result.translated[0], layer.name, target, names,
                                self.model.config.channel_names, scale=layer.scale,
                                translate=layer.translate,
-                               units=None if units is None else [str(u) for u in units])  # fmt: skip
+                               units=units)  # fmt: skip
         for data, kwargs, _ in layers:
             self.viewer.add_image(data, **kwargs)
         added = sum(data.shape[1] for data, _, _ in layers)
