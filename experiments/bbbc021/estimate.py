@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from phendiff.config import FIXED_POINT, ModelConfig, TranslateOptions
 from phendiff.model.unet import ConditionalUNet, count_parameters
 from phendiff.translate.core import evaluations_per_image
-from phendiff.translate.tiles import _tile_starts
+from phendiff.translate.tiles import tile_layout
 
 FIELD = (1024, 1280)  # BBBC021: Y, X px
 MAX_PIXELS = TranslateOptions().max_pixels
@@ -47,10 +47,11 @@ def counted(net, batch: int, h: int, w: int, backward: bool) -> float:
 
 def tiles(h: int, w: int, size: int) -> tuple[int, int]:
     """(number of tiles, tile side) phendiff translates a h × w field in."""
-    if h * w <= MAX_PIXELS:
+    layout = tile_layout(h, w, size, MAX_PIXELS)
+    if layout is None:
         return 1, 0
-    tile = min(4 * size, h, w)
-    return len(_tile_starts(h, tile, size)) * len(_tile_starts(w, tile, size)), tile
+    ys, xs, tile, _ = layout
+    return len(ys) * len(xs), tile
 
 
 def main(args) -> None:

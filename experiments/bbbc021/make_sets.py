@@ -32,8 +32,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
+from phendiff.data.io import write_tiff
 from phendiff.data.sources import from_bbbc021
 
 CHANNELS = ("DAPI", "Tubulin", "Actin")
@@ -60,9 +60,7 @@ def _stacked(record, folder: Path) -> Path:
     stem = re.sub(r"_w1[^_]*$", "", record.paths[0].name.split(".")[0])
     path = folder / f"{stem}.ome.tif"
     if not path.is_file():
-        image = record.load()
-        metadata = {"axes": "CYX", "Channel": {"Name": list(CHANNELS)}}
-        tifffile.imwrite(path, image, ome=True, photometric="minisblack", metadata=metadata)
+        write_tiff(path, record.load(), channel_names=CHANNELS)
     return path
 
 

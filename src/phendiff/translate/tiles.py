@@ -26,18 +26,29 @@ def translate_sized(denoiser, x, src, target_labels, model, options):
     and one output per target, each (N, C, Y, X) float64 like x.
     """
     _, _, h, w = x.shape
-    if h * w <= options.max_pixels:
+    layout = tile_layout(h, w, model.config.image_size, options.max_pixels)
+    if layout is None:
         m = 2 ** (len(model.config.block_out_channels) - 1)
         ph, pw = -h % m, -w % m
         xp = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
         recon, outs = _whole(denoiser, xp, src, target_labels, model, options)
         return recon[..., :h, :w], [o[..., :h, :w] for o in outs]
-    return _tiled(denoiser, x, src, target_labels, model, options)
+    return _tiled(denoiser, x, src, target_labels, model, options, layout)
 
 
 def _whole(denoiser, x, src, target_labels, model, options):
     null = model.conditions.null_label
     return translate_normalized(denoiser, x, src, target_labels, null, options)
+
+
+def tile_layout(h: int, w: int, image_size: int, max_pixels: int):
+    """How an h × w image is translated: None when whole (at most ``max_pixels`` pixels),
+    else ``(ys, xs, tile, overlap)``, the tiles' top-left corners along Y and X, their side
+    (``4 × image_size``, at most the image's) and their overlap (``image_size``)."""
+    if h * w <= max_pixels:
+        return None
+    tile, overlap = min(4 * image_size, h, w), image_size
+    return _tile_starts(h, tile, overlap), _tile_starts(w, tile, overlap), tile, overlap
 
 
 def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -54,11 +65,9 @@ def _ramp(tile: int, overlap: int) -> torch.Tensor:
     return r
 
 
-def _tiled(denoiser, x, src, target_labels, model, options):
-    s = model.config.image_size
-    tile, overlap = min(4 * s, x.shape[2], x.shape[3]), s
+def _tiled(denoiser, x, src, target_labels, model, options, layout):
+    ys, xs, tile, overlap = layout
     log.info("image %d×%d px: translating in %d-px tiles", x.shape[2], x.shape[3], tile)
-    ys, xs = _tile_starts(x.shape[2], tile, overlap), _tile_starts(x.shape[3], tile, overlap)
     weight = _ramp(tile, overlap)[:, None] * _ramp(tile, overlap)[None, :]
     acc = torch.zeros((1 + len(target_labels), *x.shape), dtype=torch.float64)
     norm = torch.zeros(x.shape[2:], dtype=torch.float64)
