@@ -1,6 +1,7 @@
 """The ``phendiff`` command: a thin layer that parses, builds a config and calls the API.
 
-One module per command (``synth``, ``train``, ``translate``, ``evaluate``, ``info``, ``demo``),
+One module per command (``synth``, ``train``, ``translate``, ``evaluate``, ``info``, ``demo``,
+``baseline``),
 each with ``add_parser(subparsers, common)`` and ``run(args)``. Defaults and choices come
 from :mod:`phendiff.config` (see :mod:`phendiff.cli.defaults`). Heavy imports (torch,
 diffusers) happen inside ``run`` so ``phendiff --help`` is instant. Errors a user can fix are
@@ -15,10 +16,10 @@ import logging
 import signal
 import sys
 
-from phendiff.cli import demo, evaluate, info, synth, train, translate
+from phendiff.cli import baseline, demo, evaluate, info, synth, train, translate
 from phendiff.errors import PhendiffError, describe_os_error
 
-COMMANDS = (synth, train, translate, evaluate, info, demo)
+COMMANDS = (synth, train, translate, evaluate, info, demo, baseline)
 
 
 def main(argv: list[str] | None = None) -> None:

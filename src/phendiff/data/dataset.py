@@ -58,10 +58,14 @@ class TrainingImages:
         return len(self.images)
 
     def sample(
-        self, rng: np.random.Generator, n: int, normalizer: Normalizer
+        self, rng: np.random.Generator, n: int, normalizer: Normalizer, label: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` random crops (N, C, S, S) float32, normalised, and their labels (N,) int64."""
-        idx = rng.integers(len(self.images), size=n)
+        """``n`` random crops (N, C, S, S) float32, normalised, and their labels (N,) int64;
+        with ``label``, only from the images of that condition."""
+        if label is None:
+            idx = rng.integers(len(self.images), size=n)
+        else:
+            idx = rng.choice(np.flatnonzero(self.labels == label), size=n)
         crops = [self._crop(self.images[i], rng) for i in idx]
         batch = normalizer.normalize(np.stack(crops))
         return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)), torch.from_numpy(

@@ -3,8 +3,9 @@
 - ``arrays.py``   :func:`translate` on numpy arrays, :func:`model_denoiser`, :func:`sample`;
 - ``core.py``     invert once, generate every target, in normalised units;
 - ``tiles.py``    images of any size (padding, overlapping tiles);
+- ``inputs.py``   :func:`collect_inputs`: files, folders, manifests → image records;
 - ``files.py``    :func:`translate_files`: image files in, TIFFs, previews, figures and
-                  ``translations.csv`` out;
+                  ``translations.csv`` out (also for the GAN baselines' translators);
 - ``figures.py``, ``preview.py``  difference maps, dose series, PNG previews;
 - ``metrics.py``  reconstruction errors (also read by ``evaluate``).
 
@@ -23,7 +24,8 @@ from phendiff.translate.arrays import (
     sample,
     translate,
 )
-from phendiff.translate.files import collect_inputs, read_index, translate_files
+from phendiff.translate.files import read_index, translate_files
+from phendiff.translate.inputs import collect_inputs
 
 __all__ = [
     "TranslateOptions",

@@ -26,7 +26,6 @@ images and the main process writes the index.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import hashlib
 import io
@@ -38,19 +37,20 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from phendiff.conditions import CONTROL, Condition, ConditionTable
+from phendiff.conditions import Condition
 from phendiff.config import TranslateOptions
 from phendiff.data.atomic import write_text
-from phendiff.data.io import IMAGE_SUFFIXES, read_channel_names, write_tiff
+from phendiff.data.io import read_channel_names, write_tiff
 from phendiff.data.metadata import read_physical_size
 from phendiff.data.outputs import begin_output, check_output_folder, commit_output
-from phendiff.data.sources import ImageRecord, load_source, scan_images
+from phendiff.data.sources import ImageRecord, scan_images
 from phendiff.errors import PhendiffError
 from phendiff.model.checkpoint import PhendiffModel
-from phendiff.translate.arrays import model_denoiser, resolve_targets, translate
+from phendiff.translate.arrays import Translation, model_denoiser, resolve_targets, translate
 from phendiff.translate.channels import channel_order
 from phendiff.translate.core import evaluations_per_image
 from phendiff.translate.figures import difference_figure, dose_series_figure, save_preview
@@ -81,87 +81,6 @@ COLUMNS = (
 # where the input was taken (ImageRecord.location): empty where unknown, absent from the
 # indexes of earlier versions
 LOCATION = ("plate", "well", "field")
-
-
-def collect_inputs(
-    inputs: Sequence[str | Path],
-    source: str | None = None,
-    compounds: Sequence[str] | None = None,
-    conditions: ConditionTable | None = None,
-) -> list[ImageRecord]:
-    """Image records from files, folders, manifests or BBBC021 CSVs.
-
-    A condition known from the layout (folder per condition, manifest) is the source; loose
-    image files take ``source``, and so do the images of a folder, which without ``source``
-    take the condition the folder is named after (``SCREEN/DMSO``, ``SCREEN/untreated``): one
-    of the model's ``conditions`` when they are given. A ``source`` that contradicts a
-    manifest or a folder of condition folders is an error. ``compounds`` keeps only those
-    compounds of manifests, BBBC021 CSVs and folders of condition folders (case-insensitive;
-    the control only if listed). With ``conditions``, names are spelled as the model spells
-    them (``Untreated`` for ``untreated``).
-    """
-    spell = functools.partial(_spelled, conditions)
-    given = spell(Condition.parse(source)) if source else None
-    records: list[ImageRecord] = []
-    for item in map(Path, inputs):
-        if item.is_file() and item.suffix.lower() in IMAGE_SUFFIXES:
-            records.append(_loose(item, given))
-        elif item.is_dir() and _loose_images(item):
-            source_here = given or _folder_condition(item, conditions)  # SCREEN/DMSO is DMSO
-            records.extend(_loose(p, source_here) for p in _loose_images(item))
-        elif item.exists():
-            for record in load_source(item, compounds=compounds):
-                record = dataclasses.replace(record, condition=spell(record.condition))
-                if given is not None and record.condition != given:
-                    raise PhendiffError(
-                        f"{record.name}: its condition is {record.condition.name} (from "
-                        f"{item}) but --source is {given.name}; drop --source"
-                    )
-                records.append(record)
-        else:
-            raise PhendiffError(
-                f"{item}: no such file or folder; expected image files, a "
-                "folder of images or conditions, or a manifest CSV"
-            )
-    if not records:
-        raise PhendiffError("no input images given; pass image files, folders or a manifest")
-    return records
-
-
-def _spelled(conditions: ConditionTable | None, condition: Condition) -> Condition:
-    """``condition`` as the model's table spells it, where the table knows it."""
-    if conditions is None:
-        return condition
-    try:
-        return conditions.find(condition)
-    except PhendiffError:
-        return condition  # unknown conditions are reported together, later
-
-
-def _folder_condition(folder: Path, conditions: ConditionTable | None) -> Condition | None:
-    """The condition a folder of images is named after, if any: one of ``conditions`` when
-    given, else ``DMSO`` or ``<compound>@<concentration>``."""
-    try:
-        condition = Condition.parse(folder.name)
-    except PhendiffError:
-        return None
-    if conditions is not None:
-        spelled = _spelled(conditions, condition)
-        return spelled if spelled in conditions.conditions else None
-    return condition if condition.dosed or condition == Condition(CONTROL) else None
-
-
-def _loose_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _loose(path: Path, source: Condition | None) -> ImageRecord:
-    if source is None:
-        raise PhendiffError(
-            f"{path}: the source condition of this image is unknown; pass "
-            "--source (e.g. --source DMSO) or give its condition folder"
-        )
-    return ImageRecord((path,), source)
 
 
 def output_ids(records: Sequence[ImageRecord]) -> list[str]:
@@ -196,11 +115,14 @@ def translate_files(
     progress: bool = True,
     channel_names: Mapping[str, str] | None = None,
     ignore_channel_names: bool = False,
+    translator: Translator | None = None,
 ) -> Path:
     """Translate ``records`` to ``targets`` and write the outputs under ``out`` (see above).
 
     ``channel_names`` maps input channel names to the model's (``{"DAPI": "DNA"}``);
     ``ignore_channel_names`` takes every file's channels in file order whatever their names.
+    ``translator``: another method (a GAN baseline) writing the same layout; ``model`` is
+    then the translator itself (see :class:`Translator`) and ``options`` only sets the batch.
     """
     from accelerate import PartialState
 
@@ -222,7 +144,9 @@ def translate_files(
     _check_files(model, records, channel_axis, progress)
     layouts = _layouts(model, records, channel_names, ignore_channel_names)
     state = PartialState()
-    denoiser = model_denoiser(model, options.precision, network_batch=options.network_batch)
+    denoiser = None
+    if translator is None:
+        denoiser = model_denoiser(model, options.precision, network_batch=options.network_batch)
     ids = output_ids(records)
     stage = _shared_stage(out, overwrite, inputs, state)
     try:
@@ -231,16 +155,18 @@ def translate_files(
         with state.split_between_processes(work) as mine:
             sources = {r.condition for r in records}
             others = len(target_list) - (len(sources) == 1 and next(iter(sources)) in target_list)
-            per_image = evaluations_per_image(options, others)
-            bar, ticking, batch = image_progress(
-                len(mine), progress and state.is_main_process, denoiser, per_image
-            )
+            shown = progress and state.is_main_process
+            if translator is None:
+                per_image = evaluations_per_image(options, others)
+                bar, ticking, batch = image_progress(len(mine), shown, denoiser, per_image)
+                run = functools.partial(translate, options=options, denoiser=ticking)
+            else:
+                bar, batch = _count_progress(len(mine), shown)
+                run = lambda _, *a: translator.translate(*a)  # noqa: E731
             for start in range(0, len(mine), options.batch_size):
                 chunk = mine[start : start + options.batch_size]
                 batch(len(chunk))
-                rows += _translate_chunk(
-                    model, ticking, chunk, target_list, stage, options, channel_axis
-                )
+                rows += _translate_chunk(model, run, chunk, target_list, stage, channel_axis)
             batch(0)
             bar.close()
         _write_index(stage, rows, state)
@@ -249,7 +175,8 @@ def translate_files(
                 "model": str(model.path),
                 "control": model.conditions.control_name,
                 "targets": [t.name for t in target_list],
-                "options": {**asdict(options), "fixed_point": options.refinements},
+                "options": translator.describe() if translator is not None
+                else {**asdict(options), "fixed_point": options.refinements},
                 "inputs": len(records),
             }
             write_text(stage / "translate.json", json.dumps(meta, indent=2) + "\n")
@@ -261,6 +188,35 @@ def translate_files(
         if state.is_main_process:
             shutil.rmtree(stage, ignore_errors=True)
     return out / INDEX
+
+
+class Translator(Protocol):
+    """Another translation method behind :func:`translate_files` (the GAN baselines).
+
+    Has the attributes of a model that the files' checks and writers read — ``config``
+    (``image_size``, ``in_channels``, ``channel_names``), ``conditions``, ``normalizer``,
+    ``path`` — and ``translate(self, images, sources, targets)`` returning a
+    :class:`~phendiff.translate.arrays.Translation`; ``describe()`` gives the options
+    recorded in ``translate.json``.
+    """
+
+    def translate(self, images, sources, targets) -> Translation: ...
+
+    def describe(self) -> dict: ...
+
+
+def _count_progress(total: int, enabled: bool):
+    """A bar over ``total`` images that moves when each batch is written."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="translating", unit="image", disable=not enabled)
+    pending = [0]
+
+    def batch(n: int) -> None:
+        bar.update(pending[0])
+        pending[0] = n
+
+    return bar, batch
 
 
 def _shared_stage(out: Path, overwrite: bool, inputs, state) -> Path:
@@ -344,10 +300,10 @@ def _write_output(folder, layout, record, model, name, array, **notes) -> None:
                physical_size=layout.physical_size, notes=notes)  # fmt: skip
 
 
-def _translate_chunk(model, denoiser, chunk, targets, out, options, channel_axis) -> list[dict]:
+def _translate_chunk(model, run, chunk, targets, out, channel_axis) -> list[dict]:
     images = [layout.to_model(r.load(channel_axis)) for _, r, layout in chunk]
     sources = [r.condition for _, r, _ in chunk]
-    result = translate(model, images, sources, targets, options, denoiser=denoiser)
+    result = run(model, images, sources, targets)
     names = model.config.channel_names
     rows = []
     for k, (id_, record, layout) in enumerate(chunk):
