@@ -11,6 +11,7 @@ resolved options, ``RUN/metrics.jsonl`` the losses, ``RUN/model/`` the newest mo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -97,6 +98,15 @@ def _grad_sync(accelerator) -> Callable[[torch.nn.Module], None]:
                 p.grad /= accelerator.num_processes
 
     return sync
+
+
+def _digest(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's weights (identical across ranks iff the weights are)."""
+    h = hashlib.sha256()
+    for name, p in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 def train_baseline(
@@ -192,9 +202,20 @@ def train_baseline(
         x, labels = images.sample(rng, n, normalizer, label)
         return x.to(accelerator.device), labels.to(accelerator.device)
 
-    def checkpoint() -> None:
+    def checkpoint(final: bool = False) -> None:
+        training = {"steps": state.step, "images_seen": state.images_seen, "processes": n_proc}
+        if final:  # every rank must hold the same weights; check it rather than assume it
+            digests = [_digest(m) for _, m in sorted(method.modules.items())]
+            combined = hashlib.sha256("".join(digests).encode()).hexdigest()
+            digest = torch.tensor([int(combined[:15], 16)], device=accelerator.device)
+            found = accelerator.gather(digest).tolist()
+            training["rank_digests"] = [f"{d:016x}" for d in found]
+            if len(set(found)) > 1:
+                raise PhendiffError(
+                    f"processes ended with different weights ({found}); the distributed "
+                    "setup is broken — report this as a bug"
+                )
         if main:
-            training = {"steps": state.step, "images_seen": state.images_seen, "processes": n_proc}
             save_baseline(
                 out / "model", config, channels, table, normalizer, method.exported(), training,
                 method.modules, method.optimizers,
@@ -244,7 +265,7 @@ def train_baseline(
                     raise Stopped(state.signal)
                 return out / "model"
             if state.step % config.checkpoint_every == 0 or state.step == config.steps:
-                checkpoint()
+                checkpoint(final=state.step == config.steps)
     bar.close()
     if not (out / "model").exists():  # resumed at the end: nothing left to do
         checkpoint()
