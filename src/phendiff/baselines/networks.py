@@ -45,7 +45,8 @@ class _Residual(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """Image-to-image generator: (N, C, H, W) → (N, C, H, W), H and W multiples of 4.
+    """Image-to-image generator: (N, C, H, W) → (N, C, H, W) (sides that are not multiples of
+    4 are reflect-padded up to one for the two stride-2 levels, and the output cropped back).
 
     Parameters
     ----------
@@ -78,7 +79,11 @@ class ResnetGenerator(nn.Module):
         if self.n_labels:
             planes = F.one_hot(labels, self.n_labels).to(x.dtype)[:, :, None, None]
             x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)
-        return self.net(x)
+        h, w = x.shape[2:]
+        pad_h, pad_w = -h % 4, -w % 4
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        return self.net(x)[:, :, :h, :w]
 
 
 class PatchCritic(nn.Module):

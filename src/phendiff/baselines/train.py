@@ -69,6 +69,8 @@ def _check_run_folder(out: Path, config: BaselineConfig, resume: bool) -> None:
             f"--resume: {out} holds no baseline run ({RUN_CONFIG} is missing); drop --resume"
         )
     before, now = to_dict(read_baseline_config(out)), to_dict(config)
+    if now.get("channel_names") is None:  # not given: read from the data, as it was
+        now["channel_names"] = before.get("channel_names")
     changed = sorted(k for k in now if k not in RESUMABLE and before.get(k) != now[k])
     if changed:
         raise PhendiffError(
@@ -237,6 +239,9 @@ def train_baseline(
             seq = np.random.SeedSequence([config.seed, state.step, accelerator.process_index])
             rng = np.random.default_rng(seq)
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            # draws made inside the networks (StyleGAN's per-layer noise) use the global
+            # generator: seed it per step too, so a resumed run repeats a straight one
+            torch.manual_seed(int(rng.integers(2**62)))
             method.set_learning_rate(state.step)
             for k, v in method.step(draw, gen, state.step).items():
                 logged.setdefault(k, []).append(v)
