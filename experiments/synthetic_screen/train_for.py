@@ -6,7 +6,7 @@ configuration first; the run then stops at that many steps, or at the deadline (
 checkpoint, resumable with ``phendiff train ... --resume``) if the machine turns out slower.
 
     python experiments/synthetic_screen/train_for.py DATA RUN --minutes M [--model small]
-        [--batch-size B] [--lr LR] [--precision auto]
+        [--batch-size B] [--lr LR] [--precision auto] [--compounds A,B]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def config_for(args: argparse.Namespace, steps: int, probe: bool = False) -> Tra
         learning_rate=args.lr,
         warmup_steps=min(200, max(1, steps // 10)),
         precision=args.precision,
+        compounds=tuple(args.compounds.split(",")) if args.compounds else None,
         checkpoint_every=every,
         sample_every=every,
         log_every=max(1, min(50, steps // 100)),
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--compounds", help="train on these compounds only, e.g. DMSO,latrunculin")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         times: list[float] = []
