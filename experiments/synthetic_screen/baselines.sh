@@ -69,17 +69,18 @@ for method in $METHODS; do
         --resume -q || true
     else
       # probe: seconds per step of this configuration, loading excluded (the difference of
-      # a 5-step and a 25-step run; loading alone is as long as tens of steps)
+      # a 5-step and a 45-step run; loading alone is as long as tens of steps). Keep the
+      # machine otherwise idle meanwhile: a busy probe makes too few steps for the budget
       probe="$W/baselines/.probe-$method"
       t=()
-      for n in 5 25; do
+      for n in 5 45; do
         rm -rf "$probe"
         t0=$(date +%s.%N)
         phendiff baseline train "$method" "$W/screen" --out "$probe" --steps "$n" "${args[@]}"
         t+=("$(python -c "print($(date +%s.%N) - $t0)")")
       done
       rm -rf "$probe"
-      per_step=$(python -c "print(max(1e-3, (${t[1]} - ${t[0]}) / 20))")
+      per_step=$(python -c "print(max(1e-3, (${t[1]} - ${t[0]}) / 40))")
       steps=$(python -c "print(max(10, int($MINUTES * 60 / $per_step)))")
       echo "$method: $(python -c "print(round($per_step, 2))") s/step -> --steps $steps"
       timeout -s INT "${MINUTES}m" phendiff baseline train "$method" "$W/screen" --out "$run" \
