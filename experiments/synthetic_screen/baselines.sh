@@ -40,26 +40,21 @@ keep() {  # keep NAME MODEL_FOLDER: what the summary reads, and the training rec
 
 for method in $METHODS; do
   run="$W/baselines/$method"
-  if [ "$method" = demo ]; then
+  if [ "$method" = demo ] || [ "$method" = phendiff ]; then  # phendiff models
+    if [ "$method" = demo ]; then
+      model=$(python -c 'import phendiff; print(phendiff.demo_model_path())') record=$model
+    else
+      [ -f "$run/.done" ] || { python experiments/synthetic_screen/train_for.py "$W/screen" \
+        "$run" --minutes "$MINUTES" --model tiny --batch-size 32 --lr 5e-4 \
+        --compounds DMSO,latrunculin && touch "$run/.done"; }
+      model=$run record=$run/model
+    fi
     rm -rf "$run-translated" "$run-report"
-    demo_model=$(python -c 'import phendiff; print(phendiff.demo_model_path())')
-    phendiff translate "$demo_model" "$W/inputs/DMSO" --source DMSO --target DMSO \
+    phendiff translate "$model" "$W/inputs/DMSO" --source DMSO --target DMSO \
       --target latrunculin@all --out "$run-translated" --batch-size 32 -q
     phendiff evaluate --real "$W/heldout" --translated "$run-translated" --out "$run-report" \
       --replicate "$W/inputs" -q
-    keep demo "$demo_model"
-    continue
-  fi
-  if [ "$method" = phendiff ]; then
-    [ -f "$run/.done" ] || { python experiments/synthetic_screen/train_for.py "$W/screen" "$run" \
-      --minutes "$MINUTES" --model tiny --batch-size 32 --lr 5e-4 --compounds DMSO,latrunculin \
-      && touch "$run/.done"; }
-    rm -rf "$run-translated" "$run-report"
-    phendiff translate "$run" "$W/inputs/DMSO" --source DMSO --target DMSO \
-      --target latrunculin@all --out "$run-translated" --batch-size 32 -q
-    phendiff evaluate --real "$W/heldout" --translated "$run-translated" --out "$run-report" \
-      --replicate "$W/inputs" -q
-    keep phendiff "$run/model"
+    keep "$method" "$record"
     continue
   fi
   args=(--batch-size "$BATCH" --compounds DMSO,latrunculin -q)
