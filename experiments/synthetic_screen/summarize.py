@@ -107,7 +107,7 @@ def screen_agreement(screen: Path, other: Path) -> pd.DataFrame:
     from phendiff.config import EvaluateOptions
     from phendiff.evaluate.analyses import statistics
 
-    return statistics(screen_images(screen, other), EvaluateOptions())["agreement"]
+    return statistics(screen_images(screen, other), EvaluateOptions(), "DMSO")["agreement"]
 
 
 def print_agreement(

@@ -7,6 +7,11 @@ checkpoint, resumable with ``phendiff train ... --resume``) if the machine turns
 
     python experiments/synthetic_screen/train_for.py DATA RUN --minutes M [--model small]
         [--batch-size B] [--lr LR] [--precision auto] [--compounds A,B]
+        [--loss-weighting uniform|min_snr|edm] [--ema-halflife IMAGES]
+        [--channels 32,64,64] [--layers-per-block N]
+
+The last four compare training recipes at equal wall time (the fidelity issue's item 4):
+``--channels`` and ``--layers-per-block`` override the preset's widths and depth.
 """
 
 from __future__ import annotations
@@ -26,9 +31,16 @@ PROBE = 30
 def config_for(args: argparse.Namespace, steps: int, probe: bool = False) -> TrainConfig:
     """The run's configuration with ``steps`` optimizer steps (a probe samples only once)."""
     every = steps if probe else max(1, steps // 8)
+    overrides = {}
+    if args.channels:
+        overrides["block_out_channels"] = tuple(int(c) for c in args.channels.split(","))
+    if args.layers_per_block:
+        overrides["layers_per_block"] = args.layers_per_block
     return dataclasses.replace(
         TrainConfig(),
-        model=ModelConfig.from_preset(args.model),
+        model=ModelConfig.from_preset(args.model, **overrides),
+        loss_weighting=args.loss_weighting,
+        ema_halflife_images=args.ema_halflife,
         steps=steps,
         batch_size=args.batch_size,
         learning_rate=args.lr,
@@ -52,6 +64,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compounds", help="train on these compounds only, e.g. DMSO,latrunculin")
+    parser.add_argument("--loss-weighting", default=TrainConfig.loss_weighting,
+                        choices=["uniform", "min_snr", "edm"])  # fmt: skip
+    parser.add_argument("--ema-halflife", type=float, default=TrainConfig.ema_halflife_images)
+    parser.add_argument("--channels", help="UNet widths per level, e.g. 64,64,64")
+    parser.add_argument("--layers-per-block", type=int)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         times: list[float] = []

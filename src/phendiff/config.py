@@ -26,6 +26,7 @@ PREDICTIONS = ("epsilon", "v_prediction")
 SCHEDULES = ("linear", "scaled_linear", "cosine")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CROPS = ("random", "resize")
+LOSS_WEIGHTINGS = ("uniform", "min_snr", "edm")  # as phendiff.diffusion.weighting
 FEATURES = ("basic", "cp")
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -137,6 +138,10 @@ class TrainConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = 1.0
     condition_dropout: float = 0.1  # per-sample probability of the null label (guidance)
+    # which noise levels the loss draws and weighs (phendiff.diffusion.weighting): "uniform"
+    # (plain MSE of the target, t uniform), "min_snr" (min-SNR-γ) or "edm" (log-normal σ)
+    loss_weighting: str = "uniform"
+    min_snr_gamma: float = 5.0
     precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16" (fp16: GPU only)
     ema_halflife_images: float = 20_000.0
     ema_rampup: float = 0.05  # half-life at most this fraction of images seen (EDM); 0 = off
@@ -170,6 +175,10 @@ class TrainConfig:
             f"precision={self.precision!r}; expected auto, fp32, bf16 or fp16",
         )
         _check(self.ema_halflife_images > 0, "ema_halflife_images must be > 0")
+        _check(
+            self.loss_weighting in LOSS_WEIGHTINGS,
+            f"loss_weighting={self.loss_weighting!r}; expected one of {', '.join(LOSS_WEIGHTINGS)}",
+        )
         _check(self.crop in CROPS, f"crop={self.crop!r}; expected 'random' or 'resize'")
         _check(0 <= self.val_fraction < 1, f"val_fraction={self.val_fraction}; expected [0, 1)")
         _check(

@@ -69,6 +69,7 @@ RANGES: dict[str, dict[str, Range]] = {
         "adam_betas": FRACTION,
         "grad_clip": NOT_NEGATIVE,  # 0: no clipping
         "condition_dropout": FRACTION,
+        "min_snr_gamma": POSITIVE,
         "ema_halflife_images": POSITIVE,
         "ema_rampup": NOT_NEGATIVE,
         "val_fraction": FRACTION,

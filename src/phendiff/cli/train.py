@@ -10,6 +10,7 @@ from typing import Any
 from phendiff.cli.defaults import add_device, add_option, device_from, with_default
 from phendiff.config import (
     CROPS,
+    LOSS_WEIGHTINGS,
     PREDICTIONS,
     PRESETS,
     SCHEDULES,
@@ -30,6 +31,8 @@ TRAIN_OPTIONS = (
     "precision",
     "ema_halflife_images",
     "condition_dropout",
+    "loss_weighting",
+    "min_snr_gamma",
     "seed",
     "compounds",
     "control",
@@ -121,6 +124,7 @@ OPTIMISATION = (  # flag, TrainConfig field, type, metavar, what it is
     ("--warmup-steps", "warmup_steps", int, "N", "linear warm-up, then cosine decay"),
     ("--ema-halflife", "ema_halflife_images", float, "IMAGES", "EMA half-life in images"),
     ("--condition-dropout", "condition_dropout", float, "P", "null-label probability (guidance)"),
+    ("--min-snr-gamma", "min_snr_gamma", float, "G", "γ of --loss-weighting min_snr"),
     ("--seed", "seed", int, "S", "random seed"),
 )
 
@@ -128,6 +132,10 @@ OPTIMISATION = (  # flag, TrainConfig field, type, metavar, what it is
 def _optimisation_group(g) -> None:
     for flag, name, kind, metavar, what in OPTIMISATION:
         add_option(g, flag, TrainConfig, name, what, given_only=True, type=kind, metavar=metavar)
+    add_option(g, "--loss-weighting", TrainConfig, "loss_weighting", "noise levels the loss "
+               "draws and weighs: uniform t and plain MSE; min-SNR-γ; or EDM's log-normal σ "
+               "(val_loss stays the uniform MSE, comparable across them)", given_only=True,
+               choices=LOSS_WEIGHTINGS)  # fmt: skip
     add_device(g)
     add_option(g, "--precision", TrainConfig, "precision", "autocast; auto: bf16, or fp16 on "
                "GPUs without bf16", given_only=True, choices=TRAIN_PRECISIONS)  # fmt: skip

@@ -19,6 +19,7 @@ import torch
 from phendiff.config import TrainConfig
 from phendiff.diffusion.forward import add_noise, training_target
 from phendiff.diffusion.schedule import make_alpha_bar
+from phendiff.diffusion.weighting import loss_weights, timestep_probabilities
 from phendiff.errors import PhendiffError
 
 
@@ -69,6 +70,7 @@ class TrainStep:
         self.optimizer, self.null_label, self.device = optimizer, null_label, device
         alpha_bar = make_alpha_bar(**config.model.schedule_options)
         self.alpha_bar = alpha_bar.to(device, torch.float32)
+        self.t_probs = timestep_probabilities(alpha_bar, config.loss_weighting)
         self.amp_dtype = autocast_dtype(config.precision, device)
         # fp16 needs loss scaling; bf16 has fp32's range and does not
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
@@ -88,7 +90,7 @@ class TrainStep:
         """
         config = self.config
         noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, config.model.num_train_timesteps, (len(x0),), generator=gen)
+        t = self.draw_timesteps(len(x0), gen)
         drop = torch.rand(len(x0), generator=gen) < config.condition_dropout
         labels = torch.where(drop, self.null_label, labels)
         x0, noise, t, labels = (v.to(self.device) for v in (x0, noise, t, labels))
@@ -100,7 +102,7 @@ class TrainStep:
         amp = self.amp_dtype is not None
         with torch.autocast(self.device.type, self.amp_dtype, enabled=amp):
             out = self.network(x_t, t, labels)
-        loss = torch.nn.functional.mse_loss(out.float(), target)
+        loss = self.loss(out.float(), target, ab)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         if config.grad_clip > 0:
@@ -110,6 +112,22 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         self.update_ema(images_seen)
         return loss.item()
+
+    def draw_timesteps(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """n timesteps: uniform, or from the loss weighting's distribution over t."""
+        if self.config.loss_weighting == "uniform":  # the original draw, bit for bit
+            return torch.randint(0, self.config.model.num_train_timesteps, (n,), generator=gen)
+        return torch.multinomial(self.t_probs, n, replacement=True, generator=gen)
+
+    def loss(self, out: torch.Tensor, target: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """MSE of the network's target, each sample weighted by the loss weighting."""
+        config = self.config
+        if config.loss_weighting == "uniform":
+            return torch.nn.functional.mse_loss(out, target)
+        w = loss_weights(ab.flatten(), config.model.prediction, config.loss_weighting,
+                         config.min_snr_gamma)  # fmt: skip
+        per_sample = (out - target).pow(2).flatten(1).mean(dim=1)
+        return (w * per_sample).mean()
 
     @torch.no_grad()
     def update_ema(self, images_seen: int) -> None:
