@@ -87,4 +87,4 @@ def test_weighting_is_checked_and_recorded(screen, tmp_path):
     run = tmp_path / "run"
     train(screen, run, micro_config(steps=2, loss_weighting="edm"), progress=False)
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["loss_weighting"] == "edm"
+    assert saved["train"]["loss_weighting"] == "edm"
