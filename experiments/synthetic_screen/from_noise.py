@@ -65,14 +65,15 @@ def print_fid(model_path: Path, heldout: Path, out: Path) -> None:
     model = load_model(model_path)
     extractor = load_extractor()
 
-    def feats(root: Path, name: str) -> dict:
-        fields = [r.load() for r in load_source(root) if r.condition.name == name]
+    def feats(records: list, name: str) -> dict:
+        fields = [r.load() for r in records if r.condition.name == name]
         batch = model.normalizer.normalize(np.stack(fields).astype(np.float64))
         return extract_features(extractor, batch, model.config.channel_names)
 
+    real_records, drawn_records = list(load_source(heldout)), list(load_source(out))
     scores = []
     for name in FID_CONDITIONS:
-        real, drawn = feats(heldout, name), feats(out, name)
+        real, drawn = feats(real_records, name), feats(drawn_records, name)
         size = max(2, min(len(next(iter(real.values()))), len(next(iter(drawn.values())))) // 2)
         scores.append(fid_kid(real, drawn, kid_subsets=10, kid_subset_size=size)["fid"])
     print("| FID from noise | " + " | ".join(FID_CONDITIONS) + " |")

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from phendiff.config import ModelConfig, TrainConfig
+from phendiff.config import LOSS_WEIGHTINGS, ModelConfig, TrainConfig
 from phendiff.train import train
 
 PROBE = 30
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compounds", help="train on these compounds only, e.g. DMSO,latrunculin")
     parser.add_argument("--loss-weighting", default=TrainConfig.loss_weighting,
-                        choices=["uniform", "min_snr", "edm"])  # fmt: skip
+                        choices=LOSS_WEIGHTINGS)  # fmt: skip
     parser.add_argument("--ema-halflife", type=float, default=TrainConfig.ema_halflife_images)
     parser.add_argument("--channels", help="UNet widths per level, e.g. 64,64,64")
     parser.add_argument("--layers-per-block", type=int)
