@@ -20,6 +20,9 @@ each setting (``inversion:steps[,field=value ...]``, TranslateOptions fields):
   nucleus covers its centroid);
 - ``kurtosis``: of the inverted latent (3 for Gaussian noise; high when the image shows
   through, see ``experiments/synthetic_screen/README.md``);
+- ``noise:N`` (a setting of its own): the model alone, every target and DMSO drawn by plain
+  DDIM from the same noise per field, effects as ratios to the DMSO draws: what the model has
+  learned of each effect, the most a translation can be expected to show of it;
 - ``vs ref``: RMS distance of the translations from the ``--ref`` translation (default exact
   inversion, 200 steps, unrefined) as a fraction of the reference's own change from the
   input; ``recon``: round-trip MSE; ``s``: seconds for the setting (one run, one machine).
@@ -167,10 +170,37 @@ def fids(extractor, outputs: dict, real: dict, model) -> dict[str, float]:
     return {c: float(fid(c)) for c in VISIBLE}
 
 
+def drawn_row(model, text, inputs, targets, scale, extractor, real, real_feats) -> dict:
+    """``noise:N``: every target and the control drawn from one noise per field (plain DDIM)."""
+    import torch
+
+    from phendiff.translate import model_denoiser, sample
+
+    steps = int(text.split(":")[1])
+    denoiser = model_denoiser(model, "auto")
+    noise = torch.randn((len(inputs), *inputs[0].shape), dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    tic = time.perf_counter()
+    out = {c: list(model.normalizer.denormalize(sample(model, c, noise, steps, denoiser)).numpy())
+           for c in [model.conditions.control.name, *targets]}  # fmt: skip
+    row = {"setting": text, "seconds": time.perf_counter() - tic, "per_target": steps,
+           "shared": 0, "evals_per_image": steps * (len(targets) + 1), "recon": np.nan,
+           "identity": np.nan, "kurtosis": 3.0}  # fmt: skip
+    base = out[model.conditions.control.name]
+    for name, target, feature, transform in EFFECTS:
+        row[name] = float(transform(ratios(out[target], base, scale)[feature]))
+    row["effect err"] = float(np.mean([abs(np.log(row[n]) - np.log(real[n])) for n, *_ in EFFECTS]))
+    if extractor is not None:
+        row["fid"] = fids(extractor, out, real_feats, model)
+        row["fid mean"] = float(np.mean(list(row["fid"].values())))
+    return row
+
+
 def run_setting(model, text, inputs, targets, ref, scale, extractor, real, real_feats):
     import torch
 
     from phendiff.translate import model_denoiser, translate
+    from phendiff.translate.core import evaluations_per_target
 
     options = parse_setting(text)
     denoiser = model_denoiser(model, options.precision, network_batch=options.network_batch)
@@ -181,7 +211,7 @@ def run_setting(model, text, inputs, targets, ref, scale, extractor, real, real_
                        denoiser=denoiser)  # fmt: skip
     seconds = time.perf_counter() - tic
     n, k = len(inputs), len(targets)
-    per_target = options.steps * (2 if options.guidance != 1 else 1)
+    per_target = evaluations_per_target(options, len(denoiser.alpha_bar))
     row = {"setting": text, "options": dataclasses.asdict(options), "seconds": seconds,
            "evals_per_image": counted.images / n, "per_target": per_target,
            "shared": counted.images / n - per_target * k}  # fmt: skip
@@ -259,12 +289,17 @@ def main() -> None:
         print("FID of copying the inputs: " + ", ".join(f"{c} {v:.1f}" for c, v in copy.items()))
     rows = []
     for text in dict.fromkeys([*args.settings, args.match]):
-        row, _ = run_setting(model, text, inputs, targets, ref, scale, extractor, real, real_feats)
+        if text.startswith("noise:"):
+            row = drawn_row(model, text, inputs, targets, scale, extractor, real, real_feats)
+        else:
+            row, _ = run_setting(model, text, inputs, targets, ref, scale, extractor, real,
+                                 real_feats)  # fmt: skip
         rows.append(row)
         _print_row(row, header=len(rows) == 1)
     ref_row = next(r for r in rows if r["setting"] == args.match)
     cost = lambda r: r["evals_per_image"]  # noqa: E731
-    matched = sorted((r for r in rows if matches(r, ref_row)), key=cost)
+    translated = (r for r in rows if not r["setting"].startswith("noise:"))
+    matched = sorted((r for r in translated if matches(r, ref_row)), key=cost)
     best = matched[0]["setting"] if matched else None
     fid = f", FID {ref_row['fid mean']:.1f}" if "fid mean" in ref_row else ""
     print(f"no worse than {args.match} (effect err {ref_row['effect err']:.3f}, identity "

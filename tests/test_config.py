@@ -67,6 +67,8 @@ WRONG = [  # (class, field, value, text of the error)
     (TranslateOptions, "guidance", float("nan"), "finite"),
     (TranslateOptions, "guidance", float("-inf"), "finite"),
     (TranslateOptions, "depth", 0, "0 < x <= 1"),
+    (TranslateOptions, "guidance_above", 1.0, "0 <= x < 1"),
+    (TranslateOptions, "guidance_above", -0.1, "0 <= x < 1"),
     (TranslateOptions, "batch_size", 0.5, "an integer"),
     (TranslateOptions, "clip", 0.0, "> 0"),
     (EvaluateOptions, "alpha", 5, "0 < x < 1"),

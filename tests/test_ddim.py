@@ -284,6 +284,31 @@ def test_guidance_wrappers():
     assert calls[-1] == 4  # both branches in one batched call
 
 
+def test_guidance_limited_to_the_noisy_levels():
+    # the label model again, at a level t where ᾱ_t < 1: ε = out·(1-ᾱ)^0 for ε-prediction,
+    # so the guided ε is checkable by hand above the threshold and plain below it
+    calls = []
+
+    def model(x, t, labels):
+        calls.append((int(t[0]), len(labels)))
+        return labels.view(-1, 1).double().expand_as(x)
+
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    d, src, tgt = D(model), torch.tensor([0, 0]), torch.tensor([1, 2])
+    for wrap in (lambda a: source_relative(d, src, 2.0, above=a),
+                 lambda a: classifier_free(d, 9, 2.0, above=a)):  # fmt: skip
+        guided, plain = wrap(500)(x, 500, tgt)[0], d(x, 500, tgt)[0]
+        assert not torch.equal(guided, plain)
+        torch.testing.assert_close(guided, wrap(0)(x, 500, tgt)[0], rtol=0, atol=0)
+        torch.testing.assert_close(wrap(500)(x, 499, tgt)[0], d(x, 499, tgt)[0], rtol=0, atol=0)
+    assert calls[-2:] == [(499, 2), (499, 2)]  # below: one evaluation per image, not two
+    # rows at different levels in one call get each its own rule
+    mixed = source_relative(d, src, 2.0, above=500).network(
+        x, torch.tensor([600, 400]), tgt
+    )
+    assert mixed[:, 0].tolist() == [2.0, 2.0]  # 0 + 2·(1 − 0) above; the plain label 2 below
+
+
 def noised_invert(model, x, labels, grid, alpha_bar=AB, prediction="epsilon", seed=0):
     z = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return exact.noised(D(model, prediction, alpha_bar), x, labels, steps_up(grid), z)
@@ -406,3 +431,57 @@ def test_fixed_point_refinement_never_misses_more_than_plain_ddim():
     refined = ddim.refine(d, x, plain, t_cur, t_next, None, iterations=6)
     assert refined.isfinite().all()
     assert (miss(refined) <= miss(plain)).all()
+
+
+@pytest.mark.parametrize("method", ["ddim", "residual"])
+@pytest.mark.parametrize("above", [0, 300, 700, 1000])
+def test_guidance_limited_to_the_noisy_levels_translates_two_gaussians_to_the_closed_form(
+    method, above
+):
+    # source-relative guidance of unit-variance Gaussian classes is the optimal ε of the class
+    # with mean μ_w = μ_A + w (μ_B − μ_A); along each stretch of the ODE x_t − √ᾱ_t μ stays
+    # fixed for its μ, so guidance down to level a (the first grid level below ``above``) gives
+    # μ_B + (x − μ_A) + √ᾱ_a (μ_w − μ_B) + √ᾱ_T (μ_A − μ_w): above = 0 is guidance on every
+    # step (ᾱ_a = 1), above = T none (the plain translation)
+    mus, model = gaussian_classes()
+    w = 2.0
+    mu_w = mus[0] + w * (mus[1] - mus[0])
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(1)).double() + mus[0]
+    src, tgt = torch.zeros(32, dtype=torch.long), torch.ones(32, dtype=torch.long)
+    inv, gen = METHODS[method]
+    errors, counts = [], (10, 20, 50, 100, 200)
+    for n in counts:
+        grid = timestep_grid(n)
+        a = D(model).alpha_bar_at(max(t for t in grid if t < above))
+        want = mus[1] + (x - mus[0]) + a.sqrt() * (mu_w - mus[1]) + AB[-1].sqrt() * (mus[0] - mu_w)
+        guided = source_relative(D(model), src, w, above=above)
+        latent = inv(model, x, src, grid)
+        down = steps_down(grid)
+        out = (exact if method == "residual" else ddim).generate(guided, latent, tgt, down)
+        errors.append((out - want).abs().max().item())
+        if above == 1000:  # no step is guided: exactly the plain translation
+            assert torch.equal(out, gen(model, latent, tgt, grid))
+    # at least first order in the step count (a switch inside the trajectory breaks the
+    # cancellation of inversion and generation errors that the plain translation enjoys)
+    scaled = [e * n for e, n in zip(errors, counts, strict=True)]
+    assert all(b < 1.1 * a or b < 1e-2 for a, b in zip(scaled, scaled[1:], strict=False)), errors
+    assert errors[-1] < 1e-2, errors
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 30), st.integers(0, 3), st.floats(0, 0.99), st.sampled_from(SPACINGS),
+       st.sampled_from(["source", "cfg"]))  # fmt: skip
+def test_limited_guidance_keeps_the_exact_round_trip(n, k, above, spacing, kind):
+    # the round trip and a target equal to the source are never guided: exact on any grid
+    from phendiff.config import TranslateOptions
+    from phendiff.translate.core import translate_normalized
+
+    _, model = mixture_classes()
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+    src = torch.zeros(4, dtype=torch.long)
+    options = TranslateOptions(steps=n, fixed_point=k, spacing=spacing, guidance=2.0,
+                               guidance_above=above, guidance_kind=kind)  # fmt: skip
+    null = 1  # the mixture model has classes 0, 1: the second stands in for the null label
+    recon, (same, other) = translate_normalized(D(model), x, src, [0, 1], null, options)
+    torch.testing.assert_close(recon, x, rtol=0, atol=1e-10)
+    assert torch.equal(same, recon) and not torch.allclose(other, x)

@@ -478,6 +478,8 @@ def test_refinement_makes_plain_ddim_inversion_nearly_exact_on_the_demo_model():
     [
         dict(inversion="exact", fixed_point=0),
         dict(inversion="exact", fixed_point=3, guidance=2.0),
+        dict(inversion="exact", fixed_point=1, guidance=2.0, guidance_above=0.5),
+        dict(inversion="exact", fixed_point=1, guidance=2.0, guidance_above=0.5, spacing="even"),
         dict(inversion="ddim", fixed_point=2),
         dict(inversion="noised", depth=0.5),
     ],
@@ -502,4 +504,4 @@ def test_evaluations_per_image_counts_the_network_calls(model, dmso, options):
     # the source among the targets costs nothing: its output is the round trip
     translate(model, dmso[:2], "DMSO", ["DMSO", "latrunculin@3", "nocodazole@1"], options,
               denoiser=denoiser)  # fmt: skip
-    assert sum(calls) == 2 * evaluations_per_image(options, 2)
+    assert sum(calls) == 2 * evaluations_per_image(options, 2, len(denoiser.alpha_bar))

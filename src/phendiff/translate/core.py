@@ -10,6 +10,7 @@ float64 and deterministic.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -29,15 +30,30 @@ SCHEMES = {
 }
 
 
-def evaluations_per_image(options: TranslateOptions, targets: int) -> int:
+def evaluations_per_image(options: TranslateOptions, targets: int, T: int = 1000) -> int:
     """Network evaluations one image costs: its inversion (one sweep of ``steps``, plus one
     per fixed-point refinement; none for ``noised``, which noises in closed form), the
     residual sweep (``exact``, ``noised``), the round trip, and one sweep per target other
-    than its own condition (two with guidance). BDIA's count is approximate."""
+    than its own condition, plus one more evaluation per guided step (``T``: the model's
+    training timesteps). BDIA's count is approximate."""
     inversion = 0 if options.inversion == "noised" else 1 + options.refinements
     residuals = 1 if options.inversion in ("exact", "noised") else 0
-    per_target = 2 if options.guidance != 1 else 1
-    return options.steps * (inversion + residuals + 1 + per_target * targets)
+    shared = options.steps * (inversion + residuals + 1)
+    return shared + targets * evaluations_per_target(options, T)
+
+
+def evaluations_per_target(options: TranslateOptions, T: int = 1000) -> int:
+    """Network evaluations of one target's generation: one per step, two per guided step."""
+    if options.guidance == 1:
+        return options.steps
+    levels = timestep_grid(options.steps, T, options.depth, options.spacing)
+    above = guidance_start(options, T)
+    return options.steps + sum(t >= above for t in levels[1:])
+
+
+def guidance_start(options: TranslateOptions, T: int) -> int:
+    """The first timestep guidance acts at: ⌈guidance_above · T⌉."""
+    return math.ceil(options.guidance_above * T)
 
 
 def image_noise(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -104,9 +120,12 @@ def translate_normalized(
     recon = generate(denoiser, latent, source_labels, down)
 
     def guided(k: int) -> Denoiser:  # the denoiser for k targets side by side
+        above = guidance_start(options, T)
         if options.guidance_kind == "cfg":
-            return guidance.classifier_free(denoiser, null_label, options.guidance)
-        return guidance.source_relative(denoiser, _tiled(source_labels, k), options.guidance)
+            return guidance.classifier_free(denoiser, null_label, options.guidance, above)
+        return guidance.source_relative(
+            denoiser, _tiled(source_labels, k), options.guidance, above
+        )
 
     pending = [t for t in dict.fromkeys(target_labels) if options.clip is not None
                or not bool((source_labels == t).all())]  # fmt: skip

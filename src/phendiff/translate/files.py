@@ -157,7 +157,7 @@ def translate_files(
             others = len(target_list) - (len(sources) == 1 and next(iter(sources)) in target_list)
             shown = progress and state.is_main_process
             if translator is None:
-                per_image = evaluations_per_image(options, others)
+                per_image = evaluations_per_image(options, others, len(denoiser.alpha_bar))
                 bar, ticking, batch = image_progress(len(mine), shown, denoiser, per_image)
                 run = functools.partial(translate, options=options, denoiser=ticking)
             else:
