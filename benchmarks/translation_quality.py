@@ -3,7 +3,8 @@
 Fresh synthetic DMSO fields (never trained on) are translated with the shipped demo model to
 a near-null dose (latrunculin 0.1 µM) and the four visible doses (latrunculin and nocodazole
 at 1 and 3 µM), and fresh real fields of the same conditions are rendered beside them. For
-each setting (``inversion:steps[,field=value ...]``, TranslateOptions fields):
+each setting (``inversion:steps[,field=value ...]``, TranslateOptions fields; a field not given
+takes its default, so name ``guidance=1`` for an unguided setting):
 
 - ``shared`` / ``per target``: network evaluations per image for the inversion and its round
   trip (shared by every target), and per target (counted at the network);
@@ -24,11 +25,11 @@ each setting (``inversion:steps[,field=value ...]``, TranslateOptions fields):
   DDIM from the same noise per field, effects as ratios to the DMSO draws: what the model has
   learned of each effect, the most a translation can be expected to show of it;
 - ``vs ref``: RMS distance of the translations from the ``--ref`` translation (default exact
-  inversion, 200 steps, unrefined) as a fraction of the reference's own change from the
+  inversion, 200 steps, unrefined, unguided) as a fraction of the reference's own change from the
   input; ``recon``: round-trip MSE; ``s``: seconds for the setting (one run, one machine).
 
-A setting **matches** the ``--match`` reference (default ``exact:100,fixed_point=0,spacing=even``,
-the 100-step translation) when its effect error and mean FID are no worse than the reference's and
+A setting **matches** the ``--match`` reference (default
+``exact:100,fixed_point=0,spacing=even,guidance=1``, the 100-step translation) when its effect error and mean FID are no worse than the reference's and
 its identity is at most 0.02 below. The cheapest matching setting (fewest evaluations per
 image for the whole series) is printed last and written with every row to ``--json``, which
 ``benchmarks/translate_bench.py --quality`` reads for its ``matched_speedup``.
@@ -48,18 +49,19 @@ import numpy as np
 
 NULL = "latrunculin@0.1"
 VISIBLE = ["latrunculin@1", "latrunculin@3", "nocodazole@1", "nocodazole@3"]
+UNGUIDED = "guidance=1"
+GUIDED = "guidance=1.25,guidance_above=0.5"
 SETTINGS = [
-    "exact:25,fixed_point=0,spacing=even",
-    "exact:25,fixed_point=2,spacing=even",
-    "exact:25,fixed_point=4,spacing=even",
-    "exact:25,fixed_point=8,spacing=even",
-    "exact:25,fixed_point=0,spacing=quadratic",
-    "exact:25,fixed_point=4,spacing=quadratic",
-    "exact:50,fixed_point=0,spacing=even",
-    "exact:50,fixed_point=4,spacing=even",
-    "exact:50,fixed_point=4,spacing=quadratic",
-    "exact:100,fixed_point=0,spacing=even",
-    "ddim:25,fixed_point=0,spacing=even",
+    "noise:25",
+    f"exact:25,fixed_point=0,spacing=even,{UNGUIDED}",
+    f"exact:25,fixed_point=4,spacing=even,{UNGUIDED}",
+    f"exact:25,fixed_point=8,spacing=even,{UNGUIDED}",
+    f"exact:25,fixed_point=4,spacing=quadratic,{UNGUIDED}",
+    f"exact:25,fixed_point=4,spacing=quadratic,{GUIDED}",
+    f"exact:15,fixed_point=4,spacing=quadratic,{GUIDED}",
+    f"exact:50,fixed_point=4,spacing=quadratic,{UNGUIDED}",
+    f"exact:100,fixed_point=0,spacing=even,{UNGUIDED}",
+    f"ddim:25,fixed_point=0,spacing=even,{UNGUIDED}",
 ]
 # (column, target, feature of the per-image table, transform of the ratio)
 EFFECTS = [
@@ -243,8 +245,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--settings", nargs="+", default=SETTINGS)
-    parser.add_argument("--match", default="exact:100,fixed_point=0,spacing=even")
-    parser.add_argument("--ref", default="exact:200,fixed_point=0,spacing=even")
+    parser.add_argument("--match", default=f"exact:100,fixed_point=0,spacing=even,{UNGUIDED}")
+    parser.add_argument("--ref", default=f"exact:200,fixed_point=0,spacing=even,{UNGUIDED}")
     parser.add_argument("--fid-weights", default=None, help="none: skip FID")
     parser.add_argument("--json", type=Path, help="write every row and the match here")
     args = parser.parse_args()

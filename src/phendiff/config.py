@@ -214,10 +214,14 @@ class TranslateOptions:
         ``ddim`` (the paper's), or ``noised`` (the input noised to ``depth`` with fixed noise,
         as SDEdit, residuals below ``residual_depth``: Python API only; cells move and
         intensities drift, see ``experiments/fidelity/README.md``).
-    guidance : w in ε_src + w (ε_tgt − ε_src); 1 is the plain target model.
+    guidance : w in ε_src + w (ε_tgt − ε_src); 1 is the plain target model. The default, 1.25
+        above half the schedule, shows the cell loss and shrinkage that an inverted latent
+        otherwise holds back (``experiments/fidelity/README.md``).
     guidance_kind : ``source`` (source-relative) or ``cfg`` (classifier-free, null label).
     guidance_above : guidance acts only at noise levels t ≥ this fraction of the schedule (where
-        the layout is decided), the plain target model below; 0 guides every step.
+        cells are kept or lost, and their size and place settled), the plain target model
+        below (where intensity and texture are, which guidance would overshoot); 0 guides
+        every step. One more network evaluation per guided step and target.
     depth : invert to this fraction of the schedule (1 = pure noise, as the paper).
     batch_size : images inverted together.
     network_batch : samples in every network call (targets are generated together; the last
@@ -239,9 +243,9 @@ class TranslateOptions:
 
     steps: int = 25
     inversion: str = "exact"
-    guidance: float = 1.0
+    guidance: float = 1.25
     guidance_kind: str = "source"
-    guidance_above: float = 0.0
+    guidance_above: float = 0.5
     depth: float = 1.0
     batch_size: int = 8
     network_batch: int = 8

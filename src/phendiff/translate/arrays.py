@@ -150,7 +150,7 @@ def _check_finite(recon: torch.Tensor, outs, targets, options: TranslateOptions)
                 f"{y.numel()}; nothing was written — the model's weights or the options "
                 f"(guidance {options.guidance}, precision {options.precision}) make the "
                 "network's output non-finite: check the model folder, or retry with "
-                "--precision fp32 and guidance 1"
+                "--precision fp32 --guidance 1"
             )
 
 
