@@ -67,13 +67,16 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
          "per-step residuals: reconstructs the input to round-off), bdia (exact too, but adds "
          "speckle to translations) or ddim (the paper's plain DDIM inversion)",
          dict(choices=[i for i in INVERSIONS if i != "noised"])),
-        ("--guidance", "guidance", "w in ε_src + w(ε_tgt − ε_src): 1 = plain target, >1 "
-         "exaggerates", dict(type=float, metavar="W")),
+        ("--guidance", "guidance", "w in ε_src + w(ε_tgt − ε_src): 1 = the plain target "
+         "model, >1 exaggerates; the default, with --guidance-above, shows more of the cells "
+         "lost and shrunk than the plain model does from an inverted image, at 8 more network "
+         "evaluations per target (25 steps)", dict(type=float, metavar="W")),
         ("--guidance-kind", "guidance_kind", "source-relative or classifier-free guidance",
          dict(choices=GUIDANCE_KINDS)),
         ("--guidance-above", "guidance_above", "guide only at noise levels above this "
-         "fraction of the schedule, where cells are kept or lost and moved (0: every step); "
-         "costs one more network evaluation per guided step", dict(type=float, metavar="F")),
+         "fraction of the schedule, where cells are kept or lost and sized; below it the plain "
+         "target model settles intensity and texture, which guidance on every step (0) "
+         "overshoots; one more network evaluation per guided step", dict(type=float, metavar="F")),
         ("--depth", "depth", "invert to this fraction of the noise schedule",
          dict(type=float, metavar="F")),
         ("--spacing", "spacing", "timesteps quadratic in the step index (finer near the data, "
