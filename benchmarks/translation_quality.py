@@ -29,10 +29,11 @@ takes its default, so name ``guidance=1`` for an unguided setting):
   input; ``recon``: round-trip MSE; ``s``: seconds for the setting (one run, one machine).
 
 A setting **matches** the ``--match`` reference (default
-``exact:100,fixed_point=0,spacing=even,guidance=1``, the 100-step translation) when its effect error and mean FID are no worse than the reference's and
-its identity is at most 0.02 below. The cheapest matching setting (fewest evaluations per
-image for the whole series) is printed last and written with every row to ``--json``, which
-``benchmarks/translate_bench.py --quality`` reads for its ``matched_speedup``.
+``exact:100,fixed_point=0,spacing=even,guidance=1``, the 100-step translation) when its effect
+error and mean FID are no worse than the reference's and its identity is at most 0.02 below.
+The cheapest matching setting (fewest evaluations per image for the whole series) is printed
+last and written with every row to ``--json``, which ``benchmarks/translate_bench.py
+--quality`` reads for its ``matched_speedup``; ``noise:N`` rows never match.
 
     python benchmarks/translation_quality.py [--images 16] [--settings S ...] [--json FILE]
 """
