@@ -2,7 +2,7 @@
 
 Pixel-scale detail (herbimycin's chromatin texture) is decided in the last few hundred of the
 1,000 noise levels, which uniform-t training visits a fifth of the time at most. This script
-continues training a model (the demo model by default) with timesteps drawn uniformly from
+continues training a model (e.g. the shipped demo model) with timesteps drawn uniformly from
 0 .. BELOW − 1 only, on freshly rendered synthetic fields of every condition the model knows,
 with the project's own training step (:class:`phendiff.train.step.TrainStep`: v-MSE, bf16
 autocast, gradient clipping, AdamW, EMA, condition dropout), for a fixed wall time, and
@@ -39,7 +39,9 @@ from phendiff.train.step import TrainStep
 class LowNoiseStep(TrainStep):
     """The project's training step with t drawn uniformly below ``below`` only."""
 
-    below: int = 200
+    def __init__(self, *args, below: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.below = below
 
     def draw_timesteps(self, n: int, gen: torch.Generator) -> torch.Tensor:
         return torch.randint(0, self.below, (n,), generator=gen)
@@ -95,8 +97,7 @@ def main() -> None:
     ema = copy.deepcopy(model.network).float().eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(online.parameters(), lr=args.lr, weight_decay=0.0)
     step = LowNoiseStep(config, online, online, ema, optimizer, model.conditions.null_label,
-                        torch.device("cpu"))  # fmt: skip
-    step.below = args.below
+                        torch.device("cpu"), below=args.below)  # fmt: skip
     gen = torch.Generator().manual_seed(args.seed)
     deadline = time.monotonic() + args.minutes * 60
     bar = tqdm(desc=f"fine-tuning t < {args.below}", unit="step")
