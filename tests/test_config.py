@@ -106,7 +106,9 @@ def test_a_yaml_float_for_an_integer_is_an_error_naming_the_file(tmp_path):
 
 
 # numeric options any finite value of which is meaningful
-FREE = {("TranslateOptions", "guidance"), ("TrainConfig", "channel_axis")}
+# any finite value makes sense (edm_p_mean: the mean of ln σ, negative by default)
+FREE = {("TranslateOptions", "guidance"), ("TrainConfig", "channel_axis"),
+        ("TrainConfig", "edm_p_mean")}  # fmt: skip
 
 
 def test_every_numeric_option_has_a_range():

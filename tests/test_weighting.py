@@ -7,7 +7,12 @@ import yaml
 from conftest import micro_config
 from phendiff.config import ModelConfig, TrainConfig
 from phendiff.diffusion.schedule import make_alpha_bar
-from phendiff.diffusion.weighting import loss_weights, timestep_probabilities
+from phendiff.diffusion.weighting import (
+    EDM_P_MEAN,
+    EDM_P_STD,
+    loss_weights,
+    timestep_probabilities,
+)
 from phendiff.errors import PhendiffError
 from phendiff.train import train
 from phendiff.train.step import TrainStep
@@ -50,9 +55,24 @@ def test_edm_timesteps_follow_the_log_normal():
     assert mean == pytest.approx(-1.2, abs=0.03) and std == pytest.approx(1.2, abs=0.05)
 
 
-def step_for(weighting: str, prediction: str = "v_prediction") -> TrainStep:
+@pytest.mark.parametrize("p_mean, p_std", [(-0.4, 1.0), (0.5, 0.5)])
+def test_edm_log_normal_can_be_moved(p_mean, p_std):
+    ab = make_alpha_bar(num_train_timesteps=4000, zero_terminal_snr=True)
+    log_sigma = 0.5 * (torch.log1p(-ab[:-1]) - torch.log(ab[:-1]))
+    p = timestep_probabilities(ab, "edm", p_mean, p_std)[:-1]
+    mean = (p * log_sigma).sum().item()
+    std = math.sqrt((p * (log_sigma - mean) ** 2).sum().item())
+    assert mean == pytest.approx(p_mean, abs=0.02) and std == pytest.approx(p_std, abs=0.03)
+    # the share drawn above σ = 1 is the normal's tail above ln σ = 0
+    above = p[log_sigma > 0].sum().item()
+    assert above == pytest.approx(0.5 * math.erfc(-p_mean / (p_std * math.sqrt(2))), abs=0.01)
+    with pytest.raises(ValueError, match="p_std=0"):
+        timestep_probabilities(ab, "edm", p_mean, 0.0)
+
+
+def step_for(weighting: str, prediction: str = "v_prediction", **options) -> TrainStep:
     model = ModelConfig(prediction=prediction)
-    config = TrainConfig(model=model, loss_weighting=weighting, precision="fp32")
+    config = TrainConfig(model=model, loss_weighting=weighting, precision="fp32", **options)
     net = torch.nn.Conv2d(3, 3, 1)
     opt = torch.optim.AdamW(net.parameters())
     return TrainStep(config, net, net, net, opt, null_label=13, device=torch.device("cpu"))
@@ -73,6 +93,11 @@ def test_step_draws_timesteps_from_the_weighting():
     expected = (step_for("edm").t_probs * torch.arange(1000)).sum().item()
     assert edm.mean().item() == pytest.approx(expected, rel=0.03)
     assert expected < 200  # most draws near the data, where uniform's mean is 499.5
+    assert (TrainConfig.edm_p_mean, TrainConfig.edm_p_std) == (EDM_P_MEAN, EDM_P_STD)
+    moved = step_for("edm", edm_p_mean=-0.4, edm_p_std=1.0)
+    assert torch.allclose(moved.t_probs, timestep_probabilities(
+        make_alpha_bar(**moved.config.model.schedule_options), "edm", -0.4, 1.0))
+    assert (moved.t_probs * torch.arange(1000)).sum().item() > expected + 50
     gen = torch.Generator().manual_seed(0)
     uniform = step_for("uniform").draw_timesteps(8, gen)
     gen = torch.Generator().manual_seed(0)
@@ -84,7 +109,10 @@ def test_weighting_is_checked_and_recorded(screen, tmp_path):
         TrainConfig(loss_weighting="snr")
     with pytest.raises(PhendiffError, match="min_snr_gamma"):
         TrainConfig(min_snr_gamma=0.0)
+    with pytest.raises(PhendiffError, match="edm_p_std"):
+        TrainConfig(edm_p_std=0.0)
     run = tmp_path / "run"
-    train(screen, run, micro_config(steps=2, loss_weighting="edm"), progress=False)
+    train(screen, run, micro_config(steps=2, loss_weighting="edm", edm_p_mean=-0.4),
+          progress=False)  # fmt: skip
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["train"]["loss_weighting"] == "edm"
+    assert saved["train"]["loss_weighting"] == "edm" and saved["train"]["edm_p_mean"] == -0.4

@@ -7,10 +7,10 @@ checkpoint, resumable with ``phendiff train ... --resume``) if the machine turns
 
     python experiments/synthetic_screen/train_for.py DATA RUN --minutes M [--model small]
         [--batch-size B] [--lr LR] [--precision auto] [--compounds A,B]
-        [--loss-weighting uniform|min_snr|edm] [--ema-halflife IMAGES]
-        [--channels 32,64,64] [--layers-per-block N]
+        [--loss-weighting uniform|min_snr|edm] [--edm-p-mean M] [--edm-p-std S]
+        [--ema-halflife IMAGES] [--channels 32,64,64] [--layers-per-block N]
 
-The last four compare training recipes at equal wall time (the fidelity issue's item 4):
+The last six compare training recipes at equal wall time (the fidelity issue's item 4):
 ``--channels`` and ``--layers-per-block`` override the preset's widths and depth.
 """
 
@@ -40,6 +40,8 @@ def config_for(args: argparse.Namespace, steps: int, probe: bool = False) -> Tra
         TrainConfig(),
         model=ModelConfig.from_preset(args.model, **overrides),
         loss_weighting=args.loss_weighting,
+        edm_p_mean=args.edm_p_mean,
+        edm_p_std=args.edm_p_std,
         ema_halflife_images=args.ema_halflife,
         steps=steps,
         batch_size=args.batch_size,
@@ -66,6 +68,8 @@ def main() -> None:
     parser.add_argument("--compounds", help="train on these compounds only, e.g. DMSO,latrunculin")
     parser.add_argument("--loss-weighting", default=TrainConfig.loss_weighting,
                         choices=LOSS_WEIGHTINGS)  # fmt: skip
+    parser.add_argument("--edm-p-mean", type=float, default=TrainConfig.edm_p_mean)
+    parser.add_argument("--edm-p-std", type=float, default=TrainConfig.edm_p_std)
     parser.add_argument("--ema-halflife", type=float, default=TrainConfig.ema_halflife_images)
     parser.add_argument("--channels", help="UNet widths per level, e.g. 64,64,64")
     parser.add_argument("--layers-per-block", type=int)

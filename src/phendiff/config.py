@@ -142,6 +142,10 @@ class TrainConfig:
     # (plain MSE of the target, t uniform), "min_snr" (min-SNR-γ) or "edm" (log-normal σ)
     loss_weighting: str = "uniform"
     min_snr_gamma: float = 5.0
+    # mean and standard deviation of ln σ under "edm" (as phendiff.diffusion.weighting's
+    # EDM_P_MEAN, EDM_P_STD); a higher mean draws more of the noisy levels
+    edm_p_mean: float = -1.2
+    edm_p_std: float = 1.2
     precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16" (fp16: GPU only)
     ema_halflife_images: float = 20_000.0
     ema_rampup: float = 0.05  # half-life at most this fraction of images seen (EDM); 0 = off

@@ -70,6 +70,7 @@ RANGES: dict[str, dict[str, Range]] = {
         "grad_clip": NOT_NEGATIVE,  # 0: no clipping
         "condition_dropout": FRACTION,
         "min_snr_gamma": POSITIVE,
+        "edm_p_std": POSITIVE,
         "ema_halflife_images": POSITIVE,
         "ema_rampup": NOT_NEGATIVE,
         "val_fraction": FRACTION,

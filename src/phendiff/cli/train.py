@@ -33,6 +33,8 @@ TRAIN_OPTIONS = (
     "condition_dropout",
     "loss_weighting",
     "min_snr_gamma",
+    "edm_p_mean",
+    "edm_p_std",
     "seed",
     "compounds",
     "control",
@@ -125,6 +127,8 @@ OPTIMISATION = (  # flag, TrainConfig field, type, metavar, what it is
     ("--ema-halflife", "ema_halflife_images", float, "IMAGES", "EMA half-life in images"),
     ("--condition-dropout", "condition_dropout", float, "P", "null-label probability (guidance)"),
     ("--min-snr-gamma", "min_snr_gamma", float, "G", "γ of --loss-weighting min_snr"),
+    ("--edm-p-mean", "edm_p_mean", float, "M", "mean of ln σ under --loss-weighting edm"),
+    ("--edm-p-std", "edm_p_std", float, "S", "standard deviation of ln σ under edm"),
     ("--seed", "seed", int, "S", "random seed"),
 )
 

@@ -10,11 +10,13 @@ it in closed form: ‖ε̂ − ε‖² = SNR·‖x̂0 − x0‖² and ‖v̂ −
   levels, which plain v- or ε-MSE weighs by their huge SNR, stop dominating the gradient. At
   SNR = 0 (a zero-terminal-SNR schedule's last step) the weight is the plain one, 1 for v, so
   the pure-noise step still learns the mean image.
-- ``edm``: σ drawn log-normal (ln σ ~ N(−1.2, 1.2²)) and x0-weight (σ² + σ_d²)/(σ σ_d)²,
-  σ_d = 0.5 (Karras et al. 2022), on the schedule's discrete timesteps: t is drawn with the
-  log-normal's probability mass between the midpoints of neighbouring ln σ_t. Most draws fall
-  at σ ≈ 0.1–1, where the fine texture of an image is decided; a uniform t on the default
-  linear schedule puts most of them at σ > 1.
+- ``edm``: σ drawn log-normal (ln σ ~ N(P_mean, P_std²), by default N(−1.2, 1.2²)) and
+  x0-weight (σ² + σ_d²)/(σ σ_d)², σ_d = 0.5 (Karras et al. 2022), on the schedule's discrete
+  timesteps: t is drawn with the log-normal's probability mass between the midpoints of
+  neighbouring ln σ_t. At the default most draws fall at σ ≈ 0.1–1, where the fine texture of
+  an image is decided; a uniform t on the default linear schedule puts most of them at σ > 1,
+  where the layout of a field (which cells, where, how large) is decided. A higher P_mean
+  (EDM2, Karras et al. 2024, uses −0.4 with P_std 1.0) moves draws back towards the layout.
 """
 
 from __future__ import annotations
@@ -34,8 +36,19 @@ def _check(weighting: str) -> None:
         raise ValueError(f"loss weighting {weighting!r} is not known; expected one of {known}")
 
 
-def timestep_probabilities(alpha_bar: torch.Tensor, weighting: str) -> torch.Tensor:
-    """P(t) for t = 0 .. T-1 (float64, sums to 1) under ``weighting``."""
+def timestep_probabilities(
+    alpha_bar: torch.Tensor,
+    weighting: str,
+    p_mean: float = EDM_P_MEAN,
+    p_std: float = EDM_P_STD,
+) -> torch.Tensor:
+    """P(t) for t = 0 .. T-1 (float64, sums to 1) under ``weighting``.
+
+    ``p_mean`` and ``p_std`` are the mean and standard deviation of ln σ under ``edm``
+    (unused by the others).
+    """
+    if not p_std > 0:
+        raise ValueError(f"p_std={p_std}; expected > 0")
     _check(weighting)
     T = len(alpha_bar)
     if weighting != "edm":
@@ -45,7 +58,7 @@ def timestep_probabilities(alpha_bar: torch.Tensor, weighting: str) -> torch.Ten
     mid = 0.5 * (log_sigma[1:] + log_sigma[:-1])
     edges = torch.cat([torch.tensor([-math.inf], dtype=torch.float64), mid,
                        torch.tensor([math.inf], dtype=torch.float64)])  # fmt: skip
-    cdf = 0.5 * (1 + torch.erf((edges - EDM_P_MEAN) / (EDM_P_STD * math.sqrt(2))))
+    cdf = 0.5 * (1 + torch.erf((edges - p_mean) / (p_std * math.sqrt(2))))
     mass = (cdf[1:] - cdf[:-1]).clamp(min=0)
     return mass / mass.sum()
 

@@ -70,7 +70,8 @@ class TrainStep:
         self.optimizer, self.null_label, self.device = optimizer, null_label, device
         alpha_bar = make_alpha_bar(**config.model.schedule_options)
         self.alpha_bar = alpha_bar.to(device, torch.float32)
-        self.t_probs = timestep_probabilities(alpha_bar, config.loss_weighting)
+        self.t_probs = timestep_probabilities(alpha_bar, config.loss_weighting,
+                                              config.edm_p_mean, config.edm_p_std)
         self.amp_dtype = autocast_dtype(config.precision, device)
         # fp16 needs loss scaling; bf16 has fp32's range and does not
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
