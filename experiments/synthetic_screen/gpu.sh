@@ -7,8 +7,10 @@
 #   bash experiments/synthetic_screen/gpu.sh [WORKDIR]          # default WORKDIR: runs/gpu
 #
 # MINUTES, BATCH (128), MODEL_PRESET (small), SYNTH_N (512), N (32), TRANSLATE_STEPS (25) may
-# be set; EVALUATE=0 stops after the translation (a GPU machine without the FID wheel: copy
-# WORKDIR/translated and WORKDIR/inputs back and run the evaluate line of run.sh there).
+# be set, and TRAIN_ARGS (more train_for.py options, e.g. the recipe
+# "--loss-weighting edm --edm-p-mean 0 --edm-p-std 1.2"); EVALUATE=0 stops after the
+# translation (a GPU machine without the FID wheel: copy WORKDIR/translated and
+# WORKDIR/inputs back and run the evaluate line of run.sh there).
 # Each stage's wall time is printed. On a CPU it runs too, slowly (smoke test:
 # MINUTES=0.5 BATCH=8 MODEL_PRESET=tiny SYNTH_N=16 N=4).
 set -euo pipefail
@@ -24,7 +26,7 @@ stage "synth $SYNTH_N fields per condition"
 [ -d "$W/screen" ] || phendiff synth "$W/screen" --per-condition "$SYNTH_N" --seed 0 -q
 stage "train $PRESET for $MINUTES min, batch $BATCH"
 [ -f "$W/run/config.yaml" ] || python experiments/synthetic_screen/train_for.py "$W/screen" \
-  "$W/run" --minutes "$MINUTES" --model "$PRESET" --batch-size "$BATCH"
+  "$W/run" --minutes "$MINUTES" --model "$PRESET" --batch-size "$BATCH" ${TRAIN_ARGS:-}
 stage "validate (run.sh)"
 MODEL="$W/run" TRANSLATE_STEPS=${TRANSLATE_STEPS:-25} bash experiments/synthetic_screen/run.sh "$W"
 stage "done"
