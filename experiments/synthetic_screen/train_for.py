@@ -8,7 +8,7 @@ checkpoint, resumable with ``phendiff train ... --resume``) if the machine turns
     python experiments/synthetic_screen/train_for.py DATA RUN --minutes M [--model small]
         [--batch-size B] [--lr LR] [--precision auto] [--compounds A,B]
         [--loss-weighting uniform|min_snr|edm] [--edm-p-mean M] [--edm-p-std S]
-        [--ema-halflife IMAGES] [--channels 32,64,64] [--layers-per-block N]
+        [--ema-halflife IMAGES] [--channels 32,64,64] [--layers-per-block N] [--seed S]
 
 The last six compare training recipes at equal wall time (the fidelity issue's item 4):
 ``--channels`` and ``--layers-per-block`` override the preset's widths and depth.
@@ -43,6 +43,7 @@ def config_for(args: argparse.Namespace, steps: int, probe: bool = False) -> Tra
         edm_p_mean=args.edm_p_mean,
         edm_p_std=args.edm_p_std,
         ema_halflife_images=args.ema_halflife,
+        seed=args.seed,
         steps=steps,
         batch_size=args.batch_size,
         learning_rate=args.lr,
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--ema-halflife", type=float, default=TrainConfig.ema_halflife_images)
     parser.add_argument("--channels", help="UNet widths per level, e.g. 64,64,64")
     parser.add_argument("--layers-per-block", type=int)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="training seed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         times: list[float] = []
