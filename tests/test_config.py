@@ -105,8 +105,7 @@ def test_a_yaml_float_for_an_integer_is_an_error_naming_the_file(tmp_path):
         load_config(path)
 
 
-# numeric options any finite value of which is meaningful
-# any finite value makes sense (edm_p_mean: the mean of ln σ, negative by default)
+# numeric options any finite value of which is meaningful (edm_p_mean: the mean of ln σ)
 FREE = {("TranslateOptions", "guidance"), ("TrainConfig", "channel_axis"),
         ("TrainConfig", "edm_p_mean")}  # fmt: skip
 
