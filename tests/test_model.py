@@ -55,6 +55,32 @@ def test_checkpoint_round_trip(tmp_path):
     assert load_model(tmp_path / "m").path == folder
 
 
+@pytest.mark.parametrize("scale_shift", [False, True])
+def test_scale_shift_norm_projects_one_scale_and_one_shift_per_channel(tmp_path, scale_shift):
+    config = micro_model(scale_shift_norm=scale_shift)
+    net = ConditionalUNet(config, len(TABLE))
+    blocks = [m for m in net.modules() if type(m).__name__ == "ResnetBlock2D"]
+    assert blocks
+    for block in blocks:  # the embedding is added (C values) or scales and shifts (2 C)
+        width = block.conv2.out_channels
+        assert block.time_emb_proj.out_features == (2 if scale_shift else 1) * width
+    folder = save_model(tmp_path / "m", net.state_dict(), config, TABLE, NORM, {"steps": 1})
+    model = load_model(folder)
+    assert model.config.scale_shift_norm is scale_shift
+    x, t, y = torch.randn(2, 3, 16, 16), torch.tensor([5, 900]), torch.tensor([0, 2])
+    assert torch.equal(model.network(x, t, y), net.eval()(x, t, y))
+
+
+def test_models_saved_before_scale_shift_norm_load_without_it(tmp_path):
+    config = micro_model()
+    net = ConditionalUNet(config, len(TABLE))
+    folder = save_model(tmp_path / "m", net.state_dict(), config, TABLE, NORM, {"steps": 1})
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["model"]["scale_shift_norm"]  # as written by phendiff before the option
+    (folder / "config.json").write_text(json.dumps(meta))
+    assert load_model(folder).config.scale_shift_norm is False
+
+
 def test_save_replaces_atomically(tmp_path):
     config = micro_model()
     net = ConditionalUNet(config, len(TABLE))

@@ -8,10 +8,13 @@ checkpoint, resumable with ``phendiff train ... --resume``) if the machine turns
     python experiments/synthetic_screen/train_for.py DATA RUN --minutes M [--model small]
         [--batch-size B] [--lr LR] [--precision auto] [--compounds A,B]
         [--loss-weighting uniform|min_snr|edm] [--edm-p-mean M] [--edm-p-std S]
-        [--ema-halflife IMAGES] [--channels 32,64,64] [--layers-per-block N] [--seed S]
+        [--ema-halflife IMAGES] [--channels 32,64,64] [--layers-per-block N]
+        [--scale-shift-norm] [--seed S]
 
-The last six compare training recipes at equal wall time (the fidelity issue's item 4):
-``--channels`` and ``--layers-per-block`` override the preset's widths and depth.
+The last seven compare training recipes at equal wall time (the fidelity issue's item 4):
+``--channels`` and ``--layers-per-block`` override the preset's widths and depth,
+``--scale-shift-norm`` lets the time and condition embedding scale the normalised features
+of each residual block (``ModelConfig.scale_shift_norm``) instead of adding to them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def config_for(args: argparse.Namespace, steps: int, probe: bool = False) -> Tra
         overrides["block_out_channels"] = tuple(int(c) for c in args.channels.split(","))
     if args.layers_per_block:
         overrides["layers_per_block"] = args.layers_per_block
+    if args.scale_shift_norm:
+        overrides["scale_shift_norm"] = True
     return dataclasses.replace(
         TrainConfig(),
         model=ModelConfig.from_preset(args.model, **overrides),
@@ -74,6 +79,8 @@ def main() -> None:
     parser.add_argument("--ema-halflife", type=float, default=TrainConfig.ema_halflife_images)
     parser.add_argument("--channels", help="UNet widths per level, e.g. 64,64,64")
     parser.add_argument("--layers-per-block", type=int)
+    parser.add_argument("--scale-shift-norm", action="store_true",
+                        help="the embedding scales and shifts normalised features (AdaGN)")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="training seed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

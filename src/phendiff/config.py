@@ -62,6 +62,11 @@ class ModelConfig:
     layers_per_block: int = 1
     attention_levels: tuple[int, ...] = (2,)  # indices into block_out_channels with self-attention
     dropout: float = 0.0
+    # how the time + condition embedding enters each residual block: added to the features
+    # (False), or as a scale and a shift of the group-normalised features ("AdaGN", Dhariwal &
+    # Nichol 2021), which lets a condition change the amplitude of fine detail, not only add
+    # an offset; False keeps the architecture every earlier model was trained with
+    scale_shift_norm: bool = False
     # v-prediction on a zero-terminal-SNR schedule (Lin et al. 2024) by default: fluorescence
     # images are mostly dark background, far from the [-1, 1] space's middle, and an ε-model on
     # a schedule that never reaches pure noise learns to read that brightness from the last

@@ -40,6 +40,7 @@ class ConditionalUNet(nn.Module):
             norm_num_groups=groups,
             attention_head_dim=8,
             dropout=config.dropout,
+            resnet_time_scale_shift="scale_shift" if config.scale_shift_norm else "default",
             num_class_embeds=num_conditions + 1,  # + the null label K
         )
 
