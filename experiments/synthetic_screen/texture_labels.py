@@ -26,7 +26,7 @@ from phendiff.model.checkpoint import load_model
 from phendiff.translate import model_denoiser
 
 sys.path.insert(0, str(Path(__file__).parent))
-from texture_samplers import CONDITIONS, render, texture  # noqa: E402
+from texture_samplers import CONDITIONS, print_table, render  # noqa: E402
 
 DEFAULT_LEVELS = (10, 30, 100, 250)
 
@@ -58,10 +58,7 @@ def main(model_path: Path, n: int, levels: list[int]) -> None:
     sets = {"real fields (DMSO / herbimycin 3 µM)": real}
     for t in levels:
         sets[f"x̂0 at t = {t}, herbimycin fields"] = denoise_once(model, denoiser, treated, t, gen)
-    print(f"| N = {n} | DNA texture: DMSO | herbimycin 3 µM | ratio |")
-    print("|---|---|---|---|")
-    for kind, (d, h, r) in texture(sets, scale).items():
-        print(f"| {kind} | {d:.4f} | {h:.4f} | {r:.3f} |", flush=True)
+    print_table(sets, scale, f"N = {n}")
 
 
 if __name__ == "__main__":

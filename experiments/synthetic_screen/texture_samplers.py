@@ -101,7 +101,12 @@ def main(model_path: Path, n: int, samplers: list[str]) -> None:
             pixels = np.clip(np.rint(x), info.min, info.max).astype(first.dtype)
             sets[sampler][c.name] = list(pixels)
         print(f"drew {sampler}", file=sys.stderr, flush=True)
-    print(f"| images (N = {n} per condition) | DNA texture, DMSO | herbimycin 3 µM | ratio |")
+    print_table(sets, scale, f"images (N = {n} per condition)")
+
+
+def print_table(sets: dict[str, dict[str, list[np.ndarray]]], scale: float, head: str) -> None:
+    """The texture of each set (``texture``) as a markdown table, ``head`` the first column's."""
+    print(f"| {head} | DNA texture, DMSO | herbimycin 3 µM | ratio |")
     print("|---|---|---|---|")
     for kind, (d, h, r) in texture(sets, scale).items():
         print(f"| {kind} | {d:.4f} | {h:.4f} | {r:.3f} |", flush=True)
