@@ -26,7 +26,7 @@ from phendiff.model.checkpoint import load_model
 from phendiff.translate import model_denoiser
 
 sys.path.insert(0, str(Path(__file__).parent))
-from texture_samplers import CONDITIONS, print_table, render  # noqa: E402
+from texture_samplers import CONDITIONS, print_table, render, to_pixels  # noqa: E402
 
 DEFAULT_LEVELS = (10, 30, 100, 250)
 
@@ -38,13 +38,11 @@ def denoise_once(model, denoiser, images: list[np.ndarray], t: int, gen) -> dict
     ab = denoiser.alpha_bar_at(t)
     noise = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-    info = np.iinfo(images[0].dtype)
     out = {}
     for c in CONDITIONS:
         labels = torch.full((len(images),), model.conditions.label(c.name))
         _, x0_hat = denoiser(xt, t, labels)
-        pixels = model.normalizer.denormalize(x0_hat).numpy()
-        out[c.name] = list(np.clip(np.rint(pixels), info.min, info.max).astype(images[0].dtype))
+        out[c.name] = to_pixels(model, x0_hat, images[0].dtype)
     return out
 
 

@@ -69,6 +69,13 @@ def draw(model, denoiser, condition: str, z: torch.Tensor, sampler: str) -> torc
     return x
 
 
+def to_pixels(model, x: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
+    """Model-space images ``x`` back to the real fields' integer pixels (rounded, clipped)."""
+    info = np.iinfo(dtype)
+    pixels = model.normalizer.denormalize(x).numpy()
+    return list(np.clip(np.rint(pixels), info.min, info.max).astype(dtype))
+
+
 def texture(sets: dict[str, dict[str, list[np.ndarray]]], scale: float) -> dict[str, tuple]:
     """Per set: (DMSO mean, herbimycin mean, ratio) of the nuclear DNA texture contrast."""
     items = [
@@ -90,16 +97,14 @@ def main(model_path: Path, n: int, samplers: list[str]) -> None:
     real = render(n)
     scale = feature_scale([im for ims in real.values() for im in ims])
     first = real[CONDITIONS[0].name][0]
-    info = np.iinfo(first.dtype)
     shape = (n, first.shape[0], model.config.image_size, model.config.image_size)
     z = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     sets = {"real": real}
     for sampler in samplers:
         sets[sampler] = {}
         for c in CONDITIONS:
-            x = model.normalizer.denormalize(draw(model, denoiser, c.name, z, sampler)).numpy()
-            pixels = np.clip(np.rint(x), info.min, info.max).astype(first.dtype)
-            sets[sampler][c.name] = list(pixels)
+            x = draw(model, denoiser, c.name, z, sampler)
+            sets[sampler][c.name] = to_pixels(model, x, first.dtype)
         print(f"drew {sampler}", file=sys.stderr, flush=True)
     print_table(sets, scale, f"images (N = {n} per condition)")
 
