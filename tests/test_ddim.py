@@ -433,6 +433,40 @@ def test_fixed_point_refinement_never_misses_more_than_plain_ddim():
     assert (miss(refined) <= miss(plain)).all()
 
 
+@pytest.mark.parametrize("c", [3.0, -2.0, 0.9, 0.0])
+def test_anderson_step_solves_an_affine_map_with_scalar_jacobian_at_the_second_step(c):
+    # F(z) = a + c·z has its fixed point at a / (1 - c), contracting (|c| < 1) or not; one
+    # image per offset a, with history [(z0, F(z0)), (z1, F(z1))], z1 = F(z0)
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(4, 2, 3, 3, generator=g, dtype=torch.float64)
+    z0 = torch.randn(4, 2, 3, 3, generator=g, dtype=torch.float64)
+
+    def f(z):
+        return a + c * z
+
+    assert torch.equal(ddim.anderson_step([(z0, f(z0))]), f(z0))  # one pair: the plain step
+    z1 = f(z0)
+    torch.testing.assert_close(ddim.anderson_step([(z0, f(z0)), (z1, f(z1))]), a / (1 - c))
+
+
+@pytest.mark.parametrize("t_cur, t_next", [(-1, 39), (99, 199), (479, 519)])
+def test_accelerated_refinement_converges_where_plain_iteration_expands(t_cur, t_next):
+    # ε = c·x with c = 40: the generation step from z lands on k·z, so the exact inverse of a
+    # step is x / k in closed form; the plain iteration expands (no better than plain DDIM),
+    # the accelerated one reaches x / k in 4 evaluations, from either form of the update
+    c = 40.0
+    d = D(lambda x, t, y: c * x)
+    a_c, a_n = d.alpha_bar_at(t_cur), d.alpha_bar_at(t_next)
+    k = a_c.sqrt() * (1 - (1 - a_n).sqrt() * c) / a_n.sqrt() + (1 - a_c).sqrt() * c
+    x = torch.randn(5, 3, 4, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    plain = ddim.invert(d, x, None, [(t_cur, t_next)])
+    exact_inverse = x / k
+    stalled = ddim.refine(d, x, plain, t_cur, t_next, None, iterations=4, memory=0)
+    assert (stalled - exact_inverse).norm() > 0.5 * (plain - exact_inverse).norm()
+    refined = ddim.refine(d, x, plain, t_cur, t_next, None, iterations=4)
+    torch.testing.assert_close(refined, exact_inverse, rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("method", ["ddim", "residual"])
 @pytest.mark.parametrize("above", [0, 300, 700, 1000])
 def test_guidance_limited_to_the_noisy_levels_translates_two_gaussians_to_the_closed_form(
