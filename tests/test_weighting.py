@@ -89,11 +89,11 @@ def test_step_weighs_each_sample():
 
 def test_step_draws_timesteps_from_the_weighting():
     gen = torch.Generator().manual_seed(0)
-    edm = step_for("edm").draw_timesteps(20_000, gen).double()
-    expected = (step_for("edm").t_probs * torch.arange(1000)).sum().item()
+    edm_own = step_for("edm", edm_p_mean=EDM_P_MEAN, edm_p_std=EDM_P_STD)  # EDM's values
+    edm = edm_own.draw_timesteps(20_000, gen).double()
+    expected = (edm_own.t_probs * torch.arange(1000)).sum().item()
     assert edm.mean().item() == pytest.approx(expected, rel=0.03)
     assert expected < 200  # most draws near the data, where uniform's mean is 499.5
-    assert (TrainConfig.edm_p_mean, TrainConfig.edm_p_std) == (EDM_P_MEAN, EDM_P_STD)
     moved = step_for("edm", edm_p_mean=-0.4, edm_p_std=1.0)
     assert torch.allclose(moved.t_probs, timestep_probabilities(
         make_alpha_bar(**moved.config.model.schedule_options), "edm", -0.4, 1.0))
@@ -102,6 +102,21 @@ def test_step_draws_timesteps_from_the_weighting():
     uniform = step_for("uniform").draw_timesteps(8, gen)
     gen = torch.Generator().manual_seed(0)
     assert torch.equal(uniform, torch.randint(0, 1000, (8,), generator=gen))  # as before
+
+
+def test_the_default_draws_half_of_its_steps_above_sigma_one():
+    # the default since 2026-12-07: EDM's weighting, its log-normal centred on σ = 1
+    config = TrainConfig()
+    assert (config.loss_weighting, config.edm_p_mean, config.edm_p_std) == ("edm", 0.0, 1.2)
+    step = step_for(config.loss_weighting)
+    ab = make_alpha_bar(**step.config.model.schedule_options)
+    above = step.t_probs[ab < 0.5].sum().item()  # σ² = (1 − ᾱ) / ᾱ > 1
+    assert above == pytest.approx(0.5, abs=0.01)
+    edm_own = step_for("edm", edm_p_mean=EDM_P_MEAN, edm_p_std=EDM_P_STD)
+    share = edm_own.t_probs[ab < 0.5].sum().item()
+    assert share == pytest.approx(0.5 * math.erfc(-EDM_P_MEAN / (EDM_P_STD * math.sqrt(2))),
+                                  abs=0.01)  # fmt: skip
+    assert share < 0.2
 
 
 def test_weighting_is_checked_and_recorded(screen, tmp_path):

@@ -144,12 +144,16 @@ class TrainConfig:
     grad_clip: float = 1.0
     condition_dropout: float = 0.1  # per-sample probability of the null label (guidance)
     # which noise levels the loss draws and weighs (phendiff.diffusion.weighting): "uniform"
-    # (plain MSE of the target, t uniform), "min_snr" (min-SNR-γ) or "edm" (log-normal σ)
-    loss_weighting: str = "uniform"
+    # (plain MSE of the target, t uniform), "min_snr" (min-SNR-γ) or "edm" (log-normal σ).
+    # The default since 2026-12-07: "edm" centred on σ = 1 (ln σ ~ N(0, 1.2²)) — EDM's image
+    # quality with the cell loss and shrinkage of uniform t, at the same cost
+    # (experiments/synthetic_screen/README.md); "uniform" before
+    loss_weighting: str = "edm"
     min_snr_gamma: float = 5.0
-    # mean and standard deviation of ln σ under "edm" (as phendiff.diffusion.weighting's
-    # EDM_P_MEAN, EDM_P_STD); a higher mean draws more of the noisy levels
-    edm_p_mean: float = -1.2
+    # mean and standard deviation of ln σ under "edm"; a higher mean draws more of the noisy
+    # levels. EDM's own values (phendiff.diffusion.weighting's EDM_P_MEAN, EDM_P_STD: -1.2,
+    # 1.2) draw 16 % of the steps above σ = 1, where cell loss and size are decided; 0 draws 50 %
+    edm_p_mean: float = 0.0
     edm_p_std: float = 1.2
     precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16" (fp16: GPU only)
     ema_halflife_images: float = 20_000.0
