@@ -152,7 +152,7 @@ def anderson_step(history: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Ten
     Where the least-squares problem is degenerate (converged, or non-finite) the plain step
     is taken.
     """
-    z_last, f_last = history[-1]
+    f_last = history[-1][1]
     if len(history) == 1:
         return f_last
     g = torch.stack([(f - z).flatten(1) for z, f in history], dim=-1)  # (N, D, m + 1)
