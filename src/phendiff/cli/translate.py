@@ -94,9 +94,10 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         "--fixed-point",
         type=int,
         metavar="K",
-        help="fixed-point refinements of each inversion step, one network evaluation each, "
-        "shared by all targets. Unrefined, the latent keeps the image and translations keep "
-        "what the target would change (cells lost, shapes): 0 is faster and weaker "
+        help="fixed-point refinements of each inversion step (Anderson-accelerated), one "
+        "network evaluation each, shared by all targets. Unrefined, the latent keeps the image "
+        "and translations keep what the target would change (cells lost, shapes): 0 is faster "
+        "and weaker "
         f"(default: {FIXED_POINT} with exact inversion, 0 with ddim)",
     )
     g.add_argument(
