@@ -104,11 +104,11 @@ def test_step_draws_timesteps_from_the_weighting():
     assert torch.equal(uniform, torch.randint(0, 1000, (8,), generator=gen))  # as before
 
 
-def test_the_default_draws_half_of_its_steps_above_sigma_one():
-    # the default since 2026-12-07: EDM's weighting, its log-normal centred on σ = 1
+def test_edm_by_default_draws_half_of_its_steps_above_sigma_one():
+    # uniform t is the default loss; asked for, EDM's log-normal is centred on σ = 1
     config = TrainConfig()
-    assert (config.loss_weighting, config.edm_p_mean, config.edm_p_std) == ("edm", 0.0, 1.2)
-    step = step_for(config.loss_weighting)
+    assert (config.loss_weighting, config.edm_p_mean, config.edm_p_std) == ("uniform", 0.0, 1.2)
+    step = step_for("edm")
     ab = make_alpha_bar(**step.config.model.schedule_options)
     above = step.t_probs[ab < 0.5].sum().item()  # σ² = (1 − ᾱ) / ᾱ > 1
     assert above == pytest.approx(0.5, abs=0.01)

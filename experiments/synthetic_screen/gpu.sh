@@ -7,8 +7,8 @@
 #   bash experiments/synthetic_screen/gpu.sh [WORKDIR]          # default WORKDIR: runs/gpu
 #
 # MINUTES, BATCH (128), MODEL_PRESET (small), SYNTH_N (512), N (32), TRANSLATE_STEPS (25) may
-# be set, and TRAIN_ARGS (more train_for.py options, e.g. "--loss-weighting uniform", the
-# recipe before 2026-12-07, against the default); EVALUATE=0 stops after the
+# be set, and TRAIN_ARGS (more train_for.py options, e.g. "--loss-weighting edm", the demo
+# model's recipe, against the default uniform t); EVALUATE=0 stops after the
 # translation (a GPU machine without the FID wheel: copy WORKDIR/translated and
 # WORKDIR/inputs back and run the evaluate line of run.sh there).
 # Each stage's wall time is printed. On a CPU it runs too, slowly (smoke test:

@@ -27,7 +27,8 @@ if [ -z "${MODEL:-}" ]; then
     phendiff train "$W/screen" --out "$W/run" --resume --steps "$STEPS" -q
   else
     phendiff train "$W/screen" --out "$W/run" --model tiny --steps "$STEPS" --batch-size 32 \
-      --lr 5e-4 --warmup-steps 200 --sample-every 1000 --checkpoint-every 250 -q
+      --lr 5e-4 --warmup-steps 200 --sample-every 1000 --checkpoint-every 250 \
+      --loss-weighting edm -q
   fi
   MODEL="$W/run"
 fi

@@ -145,10 +145,11 @@ class TrainConfig:
     condition_dropout: float = 0.1  # per-sample probability of the null label (guidance)
     # which noise levels the loss draws and weighs (phendiff.diffusion.weighting): "uniform"
     # (plain MSE of the target, t uniform), "min_snr" (min-SNR-γ) or "edm" (log-normal σ).
-    # The default since 2026-12-07: "edm" centred on σ = 1 (ln σ ~ N(0, 1.2²)) — EDM's image
-    # quality with the cell loss and shrinkage of uniform t, at the same cost
-    # (experiments/synthetic_screen/README.md); "uniform" before
-    loss_weighting: str = "edm"
+    # "uniform" is the default: on real nuclei with known treatments its translations show
+    # each effect nearer its real size than "edm"'s, which doubles intensity changes
+    # (experiments/fidelity/README.md, 2026-12-08); "edm" centred on σ = 1 draws better
+    # synthetic images and trained the demo model (the default on 2026-12-07 only)
+    loss_weighting: str = "uniform"
     min_snr_gamma: float = 5.0
     # mean and standard deviation of ln σ under "edm"; a higher mean draws more of the noisy
     # levels. EDM's own values (phendiff.diffusion.weighting's EDM_P_MEAN, EDM_P_STD: -1.2,
