@@ -50,9 +50,10 @@ def main() -> None:
         den = model_denoiser(model, "fp32")
         x = torch.as_tensor(model.normalizer.normalize(np.stack(fields).astype(np.float64)))
         grid = timestep_grid(25, len(den.alpha_bar), 1.0, "quadratic")
+        up, down = steps_up(grid), steps_down(grid)
         source = torch.full((len(x),), model.conditions.label("DMSO"))
         for refinements in (0, 4):
-            latent = exact.invert(den, x, source, steps_up(grid), None, refinements)
+            latent = exact.invert(den, x, source, up, None, refinements)
             std, kurtosis, low = latent_stats(latent.x_top)
             for target in a.targets:
                 label = torch.full((len(x),), model.conditions.label(target))
@@ -63,7 +64,7 @@ def main() -> None:
                         return den.network(xt, t, torch.where(t >= onset, label, src))
 
                     switched = dataclasses.replace(den, network=network)
-                    y = exact.generate(switched, latent, label, steps_down(grid))
+                    y = exact.generate(switched, latent, label, down)
                     changes.append(float((y[:, 0] - x[:, 0]).mean()))
                 print(
                     f"| {path.name} | {refinements} | {std:.3f} | {kurtosis:.2f} | {low:.2f} | "
