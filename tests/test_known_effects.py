@@ -2,8 +2,14 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from phendiff.data.known_effects import remove_objects, scale_intensity, scale_objects
+from phendiff.data.known_effects import (
+    remove_objects,
+    scale_intensity,
+    scale_objects,
+    scale_texture,
+)
 from phendiff.errors import PhendiffError
 
 
@@ -58,6 +64,49 @@ def test_intensity_scales_the_signal_above_the_background():
     assert np.array_equal(out[:, labels == 0], image[:, labels == 0])
 
 
+@pytest.mark.parametrize("period", [8, 12, 16])
+@pytest.mark.parametrize("factor", [0.5, 1.6])
+def test_texture_scales_a_sinusoid_by_the_closed_form_gain_deep_inside_an_object(period, factor):
+    n, sigma = 144, 1.5
+    labels = np.zeros((n, n), np.int32)
+    labels[8:136, 8:136] = 1
+    k = 2 * np.pi / period
+    xx = np.indices((n, n))[1]
+    image = np.stack([500 + 100 * np.sin(k * xx), 300 - 50 * np.sin(k * xx)])
+    out, new = scale_texture(image, labels, factor, np.random.default_rng(0), sigma=sigma)
+    gain = 1 + (factor - 1) * (1 - np.exp(-(sigma**2) * k**2 / 2))  # G_σ damps it e^(-σ²k²/2)
+    centre = (slice(24, 120), slice(24, 120))  # 96 px: whole periods, ≥ 16 px inside
+    for c, (mean, amplitude) in enumerate([(500, 100), (300, 50)]):
+        wave = out[c][centre] - mean
+        assert np.sqrt(2 * np.mean(wave**2)) == pytest.approx(gain * amplitude, rel=5e-3)
+        assert wave.mean() == pytest.approx(0, abs=0.5)  # the object's level stays
+    assert np.array_equal(new, labels)
+    assert np.array_equal(out[:, labels == 0], image[:, labels == 0])
+
+
+def test_texture_leaves_rims_and_flat_objects_alone_and_roughens_noise_inside():
+    image, labels = discs(radius=12.0, centres=((20, 20), (20, 44), (60, 40)), level=1000)
+    rng = np.random.default_rng(4)
+    noisy = image.astype(np.float64)
+    noisy[:, labels > 0] += rng.normal(0, 40, (2, int((labels > 0).sum())))
+    out, _ = scale_texture(noisy, labels, 2.0, rng)
+    # the outermost pixels of each disc (with a background or other-disc neighbour) are unchanged
+    neighbours_differ = ndimage.grey_erosion(labels, 3) != ndimage.grey_dilation(labels, 3)
+    rim = (labels > 0) & neighbours_differ
+    assert np.array_equal(out[:, rim], noisy[:, rim])
+    core = ndimage.binary_erosion(labels > 0, iterations=6)
+    before, after = noisy[:, core] - 1000, out[:, core] - 1000
+    # white noise of std s passed through detail gain 1 + (1 - G): std grows by nearly 2
+    assert 1.8 < after.std() / before.std() < 2.0
+    assert abs(after.mean() - before.mean()) < 3
+    # a flat object has no detail to scale; factor 1 is the identity
+    flat, _ = scale_texture(image, labels, 2.0, rng)
+    deep = ndimage.binary_erosion(labels > 0, iterations=5)
+    assert np.abs(flat.astype(float) - image)[:, deep].max() <= 1
+    same, _ = scale_texture(image, labels, 1.0, rng)
+    assert np.array_equal(same, image) and same.dtype == image.dtype
+
+
 def test_bad_inputs():
     image, labels = discs()
     with pytest.raises(PhendiffError, match="expected"):
@@ -68,3 +117,7 @@ def test_bad_inputs():
         remove_objects(image, labels, 1.5, np.random.default_rng(0))
     with pytest.raises(PhendiffError, match="background"):
         scale_intensity(image, np.ones_like(labels), 2, np.random.default_rng(0))
+    with pytest.raises(PhendiffError, match="factor"):
+        scale_texture(image, labels, -1, np.random.default_rng(0))
+    with pytest.raises(PhendiffError, match="sigma"):
+        scale_texture(image, labels, 1.5, np.random.default_rng(0), sigma=0)
