@@ -3,9 +3,10 @@
 Translates the DMSO fields of INPUTS to every target with each setting, segments nuclei in
 the first channel exactly as ``experiments/real_nuclei/measure.py`` does (one Otsu level, from
 the real DMSO fields of REAL, for every set), and prints per target the mean nuclear area,
-nuclei per field and the mean level of every channel above its background, as ratios to the
-inputs (translations) or to REAL's DMSO (real fields), with the ratio translated/real of each
-effect's size (log ratio over log ratio: 1 = the whole effect, 0 = none, < 0 the wrong way).
+nuclei per field, the nuclei's fine texture (``measure.roughness``) and the mean level of
+every channel above its background, as ratios to the inputs (translations) or to REAL's DMSO
+(real fields), with the ratio translated/real of each effect's size (log ratio over log
+ratio: 1 = the whole effect, 0 = none, < 0 the wrong way).
 
 Cell identity: the share of the inputs' nuclei that a translation keeps in place (the
 input nucleus's centroid lies inside a translated nucleus), per target; printed beside the
@@ -33,7 +34,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "real_nuclei"))
-from measure import MIN_AREA, smooth  # noqa: E402
+from measure import MIN_AREA, roughness, smooth  # noqa: E402
 
 from phendiff.config import TranslateOptions  # noqa: E402
 from phendiff.data.sources import load_source  # noqa: E402
@@ -65,14 +66,15 @@ def nuclei(field: np.ndarray, level: float) -> np.ndarray:
 
 
 def field_stats(field: np.ndarray, level: float) -> np.ndarray:
-    """(mean nuclear area, nuclei, level of each channel above its median) of a field."""
+    """(mean nuclear area, nuclei, texture, level of each channel above its median) of a field."""
     labels = nuclei(field, level)
     areas = np.bincount(labels.ravel())[1:]
     areas = areas[areas > 0]
     f = field.astype(np.float64)
     signal = f.mean(axis=(1, 2)) - np.median(f, axis=(1, 2))
     area = areas.mean() if len(areas) else np.nan
-    return np.array([area, len(areas), *signal])
+    texture = roughness(field, labels > 0, smooth(field) <= level)
+    return np.array([area, len(areas), texture, *signal])
 
 
 def kept(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
@@ -123,7 +125,7 @@ def main() -> None:
     real = {c: np.nanmean([field_stats(r.load(), level) for r in by[c][: a.n]], axis=0)
             for c in ["DMSO", *targets]}  # fmt: skip
     base = np.nanmean([field_stats(f, level) for f in inputs], axis=0)
-    names = ["area", "count", *channels]
+    names = ["area", "count", "texture", *channels]
     print(f"{len(inputs)} inputs; Otsu level {level:.0f}; real ratios to real DMSO:")
     for c in targets:
         ratios = zip(names, real[c] / real["DMSO"], strict=True)

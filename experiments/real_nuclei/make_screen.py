@@ -10,12 +10,13 @@ files are read, nothing of stardist runs). Four treatments act on them through
 ``swell``   area × 1.5 at saturation
 ``loss``    half of the nuclei removed at saturation
 ``bright``  signal above background × 1.6 at saturation
+``rough``   fine texture inside nuclei (the image minus its σ = 1.5 px blur) × 1.6 at saturation
 
 Training fields come from the left three quarters of the image, held-out fields from the
 right quarter (x ≥ 384), as random 64×64 crops with random flips and 90° rotations. Writes
 ``OUT/train/<condition>/*.tif`` and ``OUT/heldout/<condition>/*.tif`` (uint16, (1, 64, 64),
 channel ``DNA``) and ``OUT/ground_truth.csv`` (per condition: area factor, survival,
-intensity factor).
+intensity factor, texture factor).
 
     python experiments/real_nuclei/make_screen.py OUT [--train N] [--heldout N] [--seed S]
 """
@@ -34,11 +35,17 @@ from skimage.segmentation import expand_labels
 
 from phendiff.conditions import Condition
 from phendiff.data.io import write_tiff
-from phendiff.data.known_effects import remove_objects, scale_intensity, scale_objects
+from phendiff.data.known_effects import (
+    remove_objects,
+    scale_intensity,
+    scale_objects,
+    scale_texture,
+)
 
 DOSES = (0.1, 0.3, 1.0, 3.0)
 EC50, HILL = 0.5, 1.5
-TOP = {"shrink": 0.56, "swell": 1.5, "loss": 0.5, "bright": 1.6}  # effect at saturation
+# effect at saturation; a new compound goes last, so the others keep their seeds and fields
+TOP = {"shrink": 0.56, "swell": 1.5, "loss": 0.5, "bright": 1.6, "rough": 1.6}
 SIZE, SPLIT_X = 64, 384
 LOSS_DRAWS = 8  # independent removals per loss dose
 HALO_PX = 3
@@ -50,8 +57,8 @@ def hill(dose: float) -> float:
 
 
 def truth(condition: Condition) -> dict[str, float]:
-    """Area factor, survival and intensity factor of a condition."""
-    t = {"area_factor": 1.0, "survival": 1.0, "intensity_factor": 1.0}
+    """Area factor, survival, intensity factor and texture factor of a condition."""
+    t = {"area_factor": 1.0, "survival": 1.0, "intensity_factor": 1.0, "texture_factor": 1.0}
     if not condition.dosed:
         return t
     h = hill(condition.concentration)
@@ -60,6 +67,8 @@ def truth(condition: Condition) -> dict[str, float]:
         t["area_factor"] = 1 + h * (top - 1)
     elif condition.compound == "loss":
         t["survival"] = 1 - h * top
+    elif condition.compound == "rough":
+        t["texture_factor"] = 1 + h * (top - 1)
     else:
         t["intensity_factor"] = 1 + h * (top - 1)
     return t
@@ -84,6 +93,8 @@ def treated(condition: Condition, image, labels, rng) -> list[np.ndarray]:
         return [scale_objects(x, labels, t["area_factor"] ** 0.5, rng)[0]]
     if condition.compound == "loss":
         return [remove_objects(x, labels, 1 - t["survival"], rng)[0] for _ in range(LOSS_DRAWS)]
+    if condition.compound == "rough":
+        return [scale_texture(x, labels, t["texture_factor"], rng)[0]]
     return [scale_intensity(x, labels, t["intensity_factor"], rng)[0]]
 
 
