@@ -105,6 +105,9 @@ def test_texture_leaves_rims_and_flat_objects_alone_and_roughens_noise_inside():
     assert np.abs(flat.astype(float) - image)[:, deep].max() <= 1
     same, _ = scale_texture(image, labels, 1.0, rng)
     assert np.array_equal(same, image) and same.dtype == image.dtype
+    # factor 0 replaces the detail by the blur: the noise deep inside falls to the blur's level
+    smooth, _ = scale_texture(noisy, labels, 0.0, rng)
+    assert smooth[:, core].std() < 0.3 * before.std()
 
 
 def test_bad_inputs():

@@ -137,8 +137,8 @@ def scale_texture(
     wavenumber k deep inside an object therefore comes out with its amplitude times
     ``1 + (factor - 1)(1 - exp(-sigma² k² / 2))``. ``rng`` is unused (deterministic).
     """
-    if not factor > 0:
-        raise PhendiffError(f"factor={factor}; expected > 0")
+    if not factor >= 0:
+        raise PhendiffError(f"factor={factor}; expected >= 0 (0 smooths the texture away)")
     if not sigma > 0:
         raise PhendiffError(f"sigma={sigma}; expected > 0")
     image, labels, dtype = _check(image, labels)
@@ -148,7 +148,7 @@ def scale_texture(
     weight = np.where(labels > 0, np.clip(depth / (2 * sigma), 0, 1), 0.0)
     detail = image - ndimage.gaussian_filter(image, (0, sigma, sigma), mode="reflect")
     out = image + (factor - 1) * weight * detail
-    return _restore_dtype(np.clip(out, 0, None) if dtype.kind == "u" else out, dtype), labels.copy()
+    return _restore_dtype(out, dtype), labels.copy()
 
 
 EFFECTS = {
